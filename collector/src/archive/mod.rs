@@ -1,0 +1,1 @@
+//! Archive writer: chunks in, sorted zstd Parquet out.

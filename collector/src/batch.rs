@@ -1,0 +1,409 @@
+//! Appends rows straight into Arrow column builders of the `logs` schema.
+//!
+//! This is the one place that enforces the rules every source shares: invalid UTF-8 is
+//! replaced and the raw bytes kept in `extra`, oversized messages are truncated and
+//! flagged, parse errors are flagged. Nothing here allocates per row once the builders
+//! have grown to the chunk size.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames,
+    StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+};
+use arrow::record_batch::RecordBatch;
+use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name};
+
+use crate::parse::{Pri, Record};
+use crate::time::day_of;
+
+/// Default limit on a message, in bytes; longer ones are cut and flagged.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// One row, borrowed from the source's buffers. Optional columns left `None` are null.
+#[derive(Debug, Clone, Default)]
+pub struct Row<'a> {
+    pub timestamp_ns: i64,
+    pub hostname: &'a [u8],
+    pub source: &'a str,
+    pub pri: Option<Pri>,
+    pub message: &'a [u8],
+    /// Length of the message before the reader cut it, when it did.
+    pub original_len: Option<usize>,
+    pub process_name: Option<&'a [u8]>,
+    pub process_id: Option<i32>,
+    pub user_name: Option<&'a [u8]>,
+    pub uid: Option<u32>,
+    pub unit: Option<&'a [u8]>,
+    pub template_id: Option<u64>,
+    pub parse_error: Option<&'static str>,
+}
+
+impl<'a> Row<'a> {
+    /// A row from a parsed record; `fallback_ts_ns` and `default_host` fill what the line
+    /// did not state.
+    pub fn from_record(
+        rec: &Record<'a>,
+        source: &'a str,
+        default_host: &'a [u8],
+        fallback_ts_ns: i64,
+    ) -> Row<'a> {
+        Row {
+            timestamp_ns: rec.timestamp_ns.unwrap_or(fallback_ts_ns),
+            hostname: rec.hostname.unwrap_or(default_host),
+            source,
+            pri: rec.pri,
+            message: rec.message,
+            process_name: rec.app_name,
+            process_id: rec.proc_id,
+            parse_error: rec.error,
+            ..Row::default()
+        }
+    }
+}
+
+/// Writes the `extra` entries of the row being appended.
+pub struct ExtraWriter<'b> {
+    map: &'b mut MapBuilder<StringBuilder, StringBuilder>,
+    scratch: &'b mut Vec<u8>,
+}
+
+impl ExtraWriter<'_> {
+    /// Adds `key = value`; a value that is not UTF-8 is stored with U+FFFD replacements.
+    pub fn put(&mut self, key: &str, value: &[u8]) {
+        self.map.keys().append_value(key);
+        append_lossy(self.map.values(), value);
+    }
+
+    /// Adds an entry whose key is the concatenation of `key_parts` (e.g. `sd-id.name`),
+    /// without allocating.
+    pub fn put_joined(&mut self, key_parts: &[&[u8]], value: &[u8]) {
+        self.scratch.clear();
+        for p in key_parts {
+            self.scratch.extend_from_slice(p);
+        }
+        append_lossy(self.map.keys(), self.scratch);
+        append_lossy(self.map.values(), value);
+    }
+
+    /// The reusable buffer, for a caller that has to unescape a value first.
+    pub fn with_scratch_value(&mut self, key: &str, fill: impl FnOnce(&mut Vec<u8>)) {
+        self.scratch.clear();
+        fill(self.scratch);
+        self.map.keys().append_value(key);
+        append_lossy(self.map.values(), self.scratch);
+    }
+}
+
+fn append_lossy(b: &mut StringBuilder, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => b.append_value(s),
+        Err(_) => b.append_value(String::from_utf8_lossy(bytes)),
+    }
+}
+
+fn append_opt(b: &mut StringBuilder, bytes: Option<&[u8]>) {
+    match bytes {
+        Some(v) => append_lossy(b, v),
+        None => b.append_null(),
+    }
+}
+
+/// Column builders for one chunk of the `logs` table.
+pub struct LogBatchBuilder {
+    timestamp: TimestampNanosecondBuilder,
+    hostname: StringBuilder,
+    log_date: Date32Builder,
+    source: StringBuilder,
+    priority: UInt8Builder,
+    severity: StringBuilder,
+    facility: StringBuilder,
+    message: StringBuilder,
+    process_name: StringBuilder,
+    process_id: Int32Builder,
+    user_name: StringBuilder,
+    uid: UInt32Builder,
+    unit: StringBuilder,
+    template_id: UInt64Builder,
+    tags: ListBuilder<StringBuilder>,
+    extra: MapBuilder<StringBuilder, StringBuilder>,
+    ingested_at: TimestampNanosecondBuilder,
+    scratch: Vec<u8>,
+    max_message_bytes: usize,
+    rows: usize,
+}
+
+impl LogBatchBuilder {
+    pub fn new(capacity: usize) -> Self {
+        Self::with_max_message(capacity, DEFAULT_MAX_MESSAGE_BYTES)
+    }
+
+    pub fn with_max_message(capacity: usize, max_message_bytes: usize) -> Self {
+        let names = MapFieldNames {
+            entry: "key_value".into(),
+            key: "key".into(),
+            value: "value".into(),
+        };
+        let ts = || TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC");
+        let strings = |avg: usize| StringBuilder::with_capacity(capacity, capacity * avg);
+        Self {
+            timestamp: ts(),
+            hostname: strings(8),
+            log_date: Date32Builder::with_capacity(capacity),
+            source: strings(6),
+            priority: UInt8Builder::with_capacity(capacity),
+            severity: strings(6),
+            facility: strings(5),
+            message: strings(96),
+            process_name: strings(8),
+            process_id: Int32Builder::with_capacity(capacity),
+            user_name: strings(0),
+            uid: UInt32Builder::with_capacity(capacity),
+            unit: strings(0),
+            template_id: UInt64Builder::with_capacity(capacity),
+            tags: ListBuilder::new(StringBuilder::new()),
+            extra: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
+            ingested_at: ts(),
+            scratch: Vec::new(),
+            max_message_bytes,
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one row; `extra` adds the source's own `extra` entries after the shared
+    /// flags.
+    pub fn append(
+        &mut self,
+        row: &Row<'_>,
+        ingested_at_ns: i64,
+        extra: impl FnOnce(&mut ExtraWriter<'_>),
+    ) {
+        self.timestamp.append_value(row.timestamp_ns);
+        append_lossy(&mut self.hostname, row.hostname);
+        self.log_date.append_value(day_of(row.timestamp_ns));
+        self.source.append_value(row.source);
+        match row.pri {
+            Some(p) => {
+                self.priority.append_value(p.level);
+                self.severity.append_option(severity_name(p.level));
+                self.facility.append_option(facility_name(p.facility));
+            }
+            None => {
+                self.priority.append_null();
+                self.severity.append_null();
+                self.facility.append_null();
+            }
+        }
+
+        let mut message = row.message;
+        let mut original_len = row.original_len;
+        if message.len() > self.max_message_bytes {
+            original_len.get_or_insert(message.len());
+            message = &message[..self.max_message_bytes];
+        }
+        let valid_utf8 = match std::str::from_utf8(message) {
+            Ok(s) => {
+                self.message.append_value(s);
+                true
+            }
+            Err(e) if original_len.is_some() && e.error_len().is_none() => {
+                // The cut fell inside a multi-byte character: drop its head.
+                let s = std::str::from_utf8(&message[..e.valid_up_to()]).unwrap_or_default();
+                self.message.append_value(s);
+                true
+            }
+            Err(_) => {
+                self.message.append_value(String::from_utf8_lossy(message));
+                false
+            }
+        };
+
+        append_opt(&mut self.process_name, row.process_name);
+        self.process_id.append_option(row.process_id);
+        append_opt(&mut self.user_name, row.user_name);
+        self.uid.append_option(row.uid);
+        append_opt(&mut self.unit, row.unit);
+        self.template_id.append_option(row.template_id);
+        self.tags.append_null();
+
+        let mut w = ExtraWriter {
+            map: &mut self.extra,
+            scratch: &mut self.scratch,
+        };
+        if let Some(why) = row.parse_error {
+            w.put(extra_key::PARSE_ERROR, why.as_bytes());
+        }
+        if let Some(len) = original_len {
+            w.put(extra_key::TRUNCATED, decimal(len as u64, &mut [0; 20]));
+        }
+        if !valid_utf8 {
+            w.with_scratch_value(extra_key::RAW_HEX, |out| hex_into(message, out));
+        }
+        extra(&mut w);
+        // A row with no entries gets an empty map rather than null: `extra['k']` is then
+        // simply null and the column needs no null bitmap.
+        self.extra
+            .append(true)
+            .expect("keys and values were appended in pairs");
+
+        self.ingested_at.append_value(ingested_at_ns);
+        self.rows += 1;
+    }
+
+    /// Takes the rows appended so far as a batch of the logical `logs` schema, leaving the
+    /// builder empty for the next chunk.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.hostname.finish()),
+            Arc::new(self.log_date.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.priority.finish()),
+            Arc::new(self.severity.finish()),
+            Arc::new(self.facility.finish()),
+            Arc::new(self.message.finish()),
+            Arc::new(self.process_name.finish()),
+            Arc::new(self.process_id.finish()),
+            Arc::new(self.user_name.finish()),
+            Arc::new(self.uid.finish()),
+            Arc::new(self.unit.finish()),
+            Arc::new(self.template_id.finish()),
+            Arc::new(self.tags.finish()),
+            Arc::new(self.extra.finish()),
+            Arc::new(self.ingested_at.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(logs_schema(), columns)
+            .expect("builders follow the logs schema column for column")
+    }
+}
+
+/// Decimal digits of `v`, written into `buf` without allocating.
+fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, AsArray, MapArray};
+    use arrow::datatypes::{TimestampNanosecondType, UInt8Type};
+    use infralog_schemas::col;
+
+    fn extra_of(batch: &RecordBatch, row: usize) -> Vec<(String, String)> {
+        let map: &MapArray = batch.column_by_name(col::EXTRA).unwrap().as_map();
+        let entries = map.value(row);
+        let keys = entries.column(0).as_string::<i32>();
+        let values = entries.column(1).as_string::<i32>();
+        (0..entries.len())
+            .map(|i| (keys.value(i).to_string(), values.value(i).to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn builds_logs_schema_with_names_and_partition_date() {
+        let mut b = LogBatchBuilder::new(4);
+        let row = Row {
+            timestamp_ns: 86_400 * 1_000_000_000 + 5,
+            hostname: b"h1",
+            source: "kmsg",
+            pri: Some(Pri::from_value(3 * 8 + 4)),
+            message: b"hello",
+            process_name: Some(b"sshd"),
+            process_id: Some(42),
+            ..Row::default()
+        };
+        b.append(&row, 7, |w| w.put("k", b"v"));
+        let batch = b.finish();
+        assert_eq!(batch.schema(), logs_schema());
+        assert_eq!(batch.num_rows(), 1);
+        let sev = batch.column_by_name(col::SEVERITY).unwrap().as_string::<i32>();
+        assert_eq!(sev.value(0), "WARNING");
+        let fac = batch.column_by_name(col::FACILITY).unwrap().as_string::<i32>();
+        assert_eq!(fac.value(0), "daemon");
+        let pri = batch.column_by_name(col::PRIORITY).unwrap().as_primitive::<UInt8Type>();
+        assert_eq!(pri.value(0), 4);
+        let date = batch.column_by_name(col::LOG_DATE).unwrap();
+        assert_eq!(date.as_primitive::<arrow::datatypes::Date32Type>().value(0), 1);
+        let ing = batch.column_by_name(col::INGESTED_AT).unwrap();
+        assert_eq!(ing.as_primitive::<TimestampNanosecondType>().value(0), 7);
+        assert_eq!(extra_of(&batch, 0), vec![("k".into(), "v".into())]);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_kept_raw() {
+        let mut b = LogBatchBuilder::new(1);
+        let row = Row {
+            message: b"ok\xffno",
+            hostname: b"h",
+            source: "file",
+            ..Row::default()
+        };
+        b.append(&row, 0, |_| {});
+        let batch = b.finish();
+        let msg = batch.column_by_name(col::MESSAGE).unwrap().as_string::<i32>();
+        assert_eq!(msg.value(0), "ok\u{fffd}no");
+        assert_eq!(extra_of(&batch, 0), vec![("raw_hex".into(), "6f6bff6e6f".into())]);
+    }
+
+    #[test]
+    fn oversized_message_is_truncated_at_a_char_boundary_and_flagged() {
+        let mut b = LogBatchBuilder::with_max_message(1, 4);
+        let row = Row {
+            message: "abcé".as_bytes(), // 5 bytes, the cut falls inside 'é'
+            hostname: b"h",
+            source: "file",
+            ..Row::default()
+        };
+        b.append(&row, 0, |_| {});
+        let batch = b.finish();
+        let msg = batch.column_by_name(col::MESSAGE).unwrap().as_string::<i32>();
+        assert_eq!(msg.value(0), "abc");
+        assert_eq!(extra_of(&batch, 0), vec![("truncated".into(), "5".into())]);
+    }
+
+    #[test]
+    fn parse_error_is_flagged() {
+        let mut b = LogBatchBuilder::new(1);
+        let row = Row {
+            message: b"garbage",
+            hostname: b"h",
+            source: "file",
+            parse_error: Some("no timestamp"),
+            ..Row::default()
+        };
+        b.append(&row, 0, |_| {});
+        let batch = b.finish();
+        assert_eq!(
+            extra_of(&batch, 0),
+            vec![("parse_error".into(), "no timestamp".into())]
+        );
+        assert!(batch.column_by_name(col::PRIORITY).unwrap().is_null(0));
+    }
+}

@@ -1,0 +1,1 @@
+//! The /dev/kmsg source.

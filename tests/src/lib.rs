@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: finding the built binaries, running them, and
+//! the rule for tests that need privileges.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Directory holding the workspace's binaries (`target/<profile>`): the test executable
+/// lives in `<that>/deps/`. `cargo xtask test` builds the binaries before the tests run.
+pub fn bin_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("INFRALOG_BIN_DIR") {
+        return PathBuf::from(d);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of one of our binaries; panics with a hint when it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build the workspace binaries first (cargo build --workspace --bins, \
+         which `cargo xtask test` does)",
+        p.display()
+    );
+    p
+}
+
+/// Root of the repository checkout.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `../shared/data/loghub-2k/<name>`.
+pub fn loghub(name: &str) -> PathBuf {
+    repo_root().join("../shared/data/loghub-2k").join(name)
+}
+
+/// Runs a command, panicking with its stderr when it fails.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `infra-query --archive <archive> --format csv -c <sql>` and returns the rows
+/// (without the header), each split on commas.
+pub fn query_csv(archive: &Path, sql: &str) -> Vec<Vec<String>> {
+    let out = run_ok(
+        Command::new(bin("infra-query"))
+            .arg("--archive")
+            .arg(archive)
+            .args(["--format", "csv", "-c", sql]),
+    );
+    let text = String::from_utf8(out.stdout).expect("query output is UTF-8");
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// Set by `.ci/run` (CI runs as root on a kernel that allows our eBPF hooks): a test that
+/// would skip for lack of privilege fails instead, so privileged tests never silently
+/// vanish.
+pub const REQUIRE_PRIVILEGED_ENV: &str = "INFRALOG_REQUIRE_PRIVILEGED";
+
+/// Returns `true` when the test may go on; otherwise prints why it skips and returns
+/// `false` — or panics when [`REQUIRE_PRIVILEGED_ENV`] is set.
+pub fn privileged_or_skip(test: &str, missing: Option<String>) -> bool {
+    let Some(why) = missing else { return true };
+    if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some_and(|v| v == "1") {
+        panic!("{test}: privileged test cannot run ({why}) but {REQUIRE_PRIVILEGED_ENV}=1");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    false
+}
+
+/// `Some(reason)` when this process is not root.
+pub fn missing_root() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    (unsafe { libc::geteuid() } != 0).then(|| "not running as root".to_string())
+}

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames,
-    StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
+    TimestampNanosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
 };
 use arrow::record_batch::RecordBatch;
 use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name};
@@ -65,7 +65,8 @@ impl<'a> Row<'a> {
 /// Writes the `extra` entries of the row being appended.
 pub struct ExtraWriter<'b> {
     map: &'b mut MapBuilder<StringBuilder, StringBuilder>,
-    scratch: &'b mut Vec<u8>,
+    key_buf: &'b mut Vec<u8>,
+    value_buf: &'b mut Vec<u8>,
 }
 
 impl ExtraWriter<'_> {
@@ -75,23 +76,23 @@ impl ExtraWriter<'_> {
         append_lossy(self.map.values(), value);
     }
 
-    /// Adds an entry whose key is the concatenation of `key_parts` (e.g. `sd-id.name`),
-    /// without allocating.
-    pub fn put_joined(&mut self, key_parts: &[&[u8]], value: &[u8]) {
-        self.scratch.clear();
+    /// Adds an entry whose key is the concatenation of `key_parts` (e.g. `sd-id.name`)
+    /// and whose value `fill` writes (e.g. unescaping it), reusing buffers rather than
+    /// allocating.
+    pub fn put_filled(&mut self, key_parts: &[&[u8]], fill: impl FnOnce(&mut Vec<u8>)) {
+        self.key_buf.clear();
         for p in key_parts {
-            self.scratch.extend_from_slice(p);
+            self.key_buf.extend_from_slice(p);
         }
-        append_lossy(self.map.keys(), self.scratch);
-        append_lossy(self.map.values(), value);
+        self.value_buf.clear();
+        fill(self.value_buf);
+        append_lossy(self.map.keys(), self.key_buf);
+        append_lossy(self.map.values(), self.value_buf);
     }
 
-    /// The reusable buffer, for a caller that has to unescape a value first.
-    pub fn with_scratch_value(&mut self, key: &str, fill: impl FnOnce(&mut Vec<u8>)) {
-        self.scratch.clear();
-        fill(self.scratch);
-        self.map.keys().append_value(key);
-        append_lossy(self.map.values(), self.scratch);
+    /// Adds an entry whose key is the concatenation of `key_parts`.
+    pub fn put_joined(&mut self, key_parts: &[&[u8]], value: &[u8]) {
+        self.put_filled(key_parts, |out| out.extend_from_slice(value));
     }
 }
 
@@ -128,7 +129,8 @@ pub struct LogBatchBuilder {
     tags: ListBuilder<StringBuilder>,
     extra: MapBuilder<StringBuilder, StringBuilder>,
     ingested_at: TimestampNanosecondBuilder,
-    scratch: Vec<u8>,
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
     max_message_bytes: usize,
     rows: usize,
 }
@@ -164,7 +166,8 @@ impl LogBatchBuilder {
             tags: ListBuilder::new(StringBuilder::new()),
             extra: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
             ingested_at: ts(),
-            scratch: Vec::new(),
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
             max_message_bytes,
             rows: 0,
         }
@@ -236,7 +239,8 @@ impl LogBatchBuilder {
 
         let mut w = ExtraWriter {
             map: &mut self.extra,
-            scratch: &mut self.scratch,
+            key_buf: &mut self.key_buf,
+            value_buf: &mut self.value_buf,
         };
         if let Some(why) = row.parse_error {
             w.put(extra_key::PARSE_ERROR, why.as_bytes());
@@ -245,7 +249,9 @@ impl LogBatchBuilder {
             w.put(extra_key::TRUNCATED, decimal(len as u64, &mut [0; 20]));
         }
         if !valid_utf8 {
-            w.with_scratch_value(extra_key::RAW_HEX, |out| hex_into(message, out));
+            w.put_filled(&[extra_key::RAW_HEX.as_bytes()], |out| {
+                hex_into(message, out)
+            });
         }
         extra(&mut w);
         // A row with no entries gets an empty map rather than null: `extra['k']` is then
@@ -287,7 +293,7 @@ impl LogBatchBuilder {
 }
 
 /// Decimal digits of `v`, written into `buf` without allocating.
-fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub fn decimal(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -342,14 +348,26 @@ mod tests {
         let batch = b.finish();
         assert_eq!(batch.schema(), logs_schema());
         assert_eq!(batch.num_rows(), 1);
-        let sev = batch.column_by_name(col::SEVERITY).unwrap().as_string::<i32>();
+        let sev = batch
+            .column_by_name(col::SEVERITY)
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(sev.value(0), "WARNING");
-        let fac = batch.column_by_name(col::FACILITY).unwrap().as_string::<i32>();
+        let fac = batch
+            .column_by_name(col::FACILITY)
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(fac.value(0), "daemon");
-        let pri = batch.column_by_name(col::PRIORITY).unwrap().as_primitive::<UInt8Type>();
+        let pri = batch
+            .column_by_name(col::PRIORITY)
+            .unwrap()
+            .as_primitive::<UInt8Type>();
         assert_eq!(pri.value(0), 4);
         let date = batch.column_by_name(col::LOG_DATE).unwrap();
-        assert_eq!(date.as_primitive::<arrow::datatypes::Date32Type>().value(0), 1);
+        assert_eq!(
+            date.as_primitive::<arrow::datatypes::Date32Type>().value(0),
+            1
+        );
         let ing = batch.column_by_name(col::INGESTED_AT).unwrap();
         assert_eq!(ing.as_primitive::<TimestampNanosecondType>().value(0), 7);
         assert_eq!(extra_of(&batch, 0), vec![("k".into(), "v".into())]);
@@ -367,9 +385,15 @@ mod tests {
         };
         b.append(&row, 0, |_| {});
         let batch = b.finish();
-        let msg = batch.column_by_name(col::MESSAGE).unwrap().as_string::<i32>();
+        let msg = batch
+            .column_by_name(col::MESSAGE)
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(msg.value(0), "ok\u{fffd}no");
-        assert_eq!(extra_of(&batch, 0), vec![("raw_hex".into(), "6f6bff6e6f".into())]);
+        assert_eq!(
+            extra_of(&batch, 0),
+            vec![("raw_hex".into(), "6f6bff6e6f".into())]
+        );
     }
 
     #[test]
@@ -383,7 +407,10 @@ mod tests {
         };
         b.append(&row, 0, |_| {});
         let batch = b.finish();
-        let msg = batch.column_by_name(col::MESSAGE).unwrap().as_string::<i32>();
+        let msg = batch
+            .column_by_name(col::MESSAGE)
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(msg.value(0), "abc");
         assert_eq!(extra_of(&batch, 0), vec![("truncated".into(), "5".into())]);
     }

@@ -1,1 +1,203 @@
-//! `infra-collector import`.
+//! `infra-collector import`: backfills log files into the archive.
+//!
+//! Files are read line by line through the same parsers and batch builder as the live
+//! sources; a file that cannot be read is reported and skipped, the others still go in.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use crossbeam_channel::Sender;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use infralog_schemas::{extra_key, source};
+
+use crate::archive::{Archive, ArchiveWriter, WriterOptions, WriterReport};
+use crate::batch::{LogBatchBuilder, Row};
+use crate::chunk::Chunk;
+use crate::lines::LineReader;
+use crate::parse::{Format, ParseContext, parse_line, rfc5424};
+use crate::time::{NANOS_PER_SEC, boot_unix_ns, local_utc_offset_secs, now_ns};
+
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    pub format: Format,
+    /// Hostname for lines that do not state one.
+    pub hostname: String,
+    pub archive: String,
+    pub chunk_rows: usize,
+    pub max_message_bytes: usize,
+    pub writer: WriterOptions,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub lines: u64,
+    pub bytes: u64,
+    pub parse_errors: u64,
+    pub truncated: u64,
+    pub files_imported: usize,
+    /// Files that could not be read, with the reason.
+    pub failed: Vec<(PathBuf, String)>,
+    pub archive: WriterReport,
+    pub elapsed: Duration,
+}
+
+#[derive(Default)]
+struct Counts {
+    lines: u64,
+    parse_errors: u64,
+    truncated: u64,
+}
+
+pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
+    let started = Instant::now();
+    let archive = Archive::open(&opts.archive)?;
+    let (tx, rx) = crossbeam_channel::bounded(4);
+    let writer = ArchiveWriter::spawn(archive, None, rx, opts.writer);
+
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress_bar(total, opts.progress);
+    let mut report = ImportReport::default();
+    let mut counts = Counts::default();
+    let mut builder = LogBatchBuilder::with_max_message(opts.chunk_rows, opts.max_message_bytes);
+    let mut result = Ok(());
+    for path in files {
+        match import_file(path, opts, &mut builder, &mut counts, &tx, &bar) {
+            Ok(bytes) => {
+                report.files_imported += 1;
+                report.bytes += bytes;
+            }
+            Err(FileError::Read(e)) => {
+                let why = format!("{e:#}");
+                bar.suspend(|| eprintln!("error: {why}"));
+                report.failed.push((path.clone(), why));
+            }
+            Err(FileError::Pipeline(e)) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    if result.is_ok() && !builder.is_empty() {
+        result = send(&tx, &mut builder);
+    }
+    drop(tx);
+    let archived = writer.join();
+    bar.finish_and_clear();
+    result?;
+    report.archive = archived?;
+    report.lines = counts.lines;
+    report.parse_errors = counts.parse_errors;
+    report.truncated = counts.truncated;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+enum FileError {
+    /// This file could not be read: report it and go on with the others.
+    Read(anyhow::Error),
+    /// The archive writer failed: nothing more can be imported.
+    Pipeline(anyhow::Error),
+}
+
+fn import_file(
+    path: &Path,
+    opts: &ImportOptions,
+    builder: &mut LogBatchBuilder,
+    counts: &mut Counts,
+    tx: &Sender<Chunk>,
+    bar: &ProgressBar,
+) -> Result<u64, FileError> {
+    let read_err = |e: std::io::Error| {
+        FileError::Read(anyhow::Error::new(e).context(format!("cannot read {}", path.display())))
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(FileError::Read(anyhow::anyhow!(
+            "cannot read {}: is a directory",
+            path.display()
+        )));
+    }
+    // The file was last written after its last line: RFC 3164 years are inferred so that
+    // no line lies after it.
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(|| now_ns() / NANOS_PER_SEC, |d| d.as_secs() as i64);
+    let ctx = ParseContext {
+        reference_unix_secs: mtime,
+        utc_offset_secs: local_utc_offset_secs(),
+        boot_unix_ns: Some(boot_unix_ns()),
+    };
+    let path_text = path.display().to_string();
+    let mut lines = LineReader::new(
+        BufReader::with_capacity(1 << 20, file),
+        opts.max_message_bytes,
+    );
+    let mut reported = 0u64;
+    let ingested_at = now_ns();
+    loop {
+        let line = match lines.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(e) => return Err(read_err(e)),
+        };
+        let rec = parse_line(opts.format, line.bytes, &ctx);
+        let mut row = Row::from_record(&rec, source::FILE, opts.hostname.as_bytes(), ingested_at);
+        row.original_len = line.original_len;
+        counts.lines += 1;
+        counts.parse_errors += rec.error.is_some() as u64;
+        counts.truncated += line.original_len.is_some() as u64;
+        builder.append(&row, ingested_at, |extra| {
+            extra.put(extra_key::FILE_PATH, path_text.as_bytes());
+            if let Some(msgid) = rec.msgid {
+                extra.put(extra_key::MSGID, msgid);
+            }
+            for p in rfc5424::sd_params(rec.structured_data) {
+                extra.put_filled(&[p.id, b".", p.name], |out| {
+                    rfc5424::unescape_value(p.value, out)
+                });
+            }
+        });
+        if builder.len() >= opts.chunk_rows {
+            send(tx, builder).map_err(FileError::Pipeline)?;
+            let consumed = lines.consumed();
+            bar.inc(consumed - reported);
+            reported = consumed;
+        }
+    }
+    bar.inc(lines.consumed() - reported);
+    Ok(lines.consumed())
+}
+
+fn send(tx: &Sender<Chunk>, builder: &mut LogBatchBuilder) -> Result<()> {
+    tx.send(Chunk {
+        batch: builder.finish(),
+        checkpoint: None,
+    })
+    .context("the archive writer stopped")
+}
+
+fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
+    if !enabled {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    bar
+}

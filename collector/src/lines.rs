@@ -21,7 +21,12 @@ pub struct Line<'a> {
 
 impl<R: BufRead> LineReader<R> {
     pub fn new(inner: R, max_len: usize) -> Self {
-        Self { inner, buf: Vec::with_capacity(1024), max_len, consumed: 0 }
+        Self {
+            inner,
+            buf: Vec::with_capacity(1024),
+            max_len,
+            consumed: 0,
+        }
     }
 
     pub fn consumed(&self) -> u64 {
@@ -92,8 +97,12 @@ mod tests {
     #[test]
     fn splits_keeps_empty_lines_and_last_unterminated_line() {
         let got = lines(b"a\n\nbc\r\nd", 100);
-        let want: Vec<(Vec<u8>, Option<usize>)> =
-            vec![(b"a".to_vec(), None), (vec![], None), (b"bc".to_vec(), None), (b"d".to_vec(), None)];
+        let want: Vec<(Vec<u8>, Option<usize>)> = vec![
+            (b"a".to_vec(), None),
+            (vec![], None),
+            (b"bc".to_vec(), None),
+            (b"d".to_vec(), None),
+        ];
         assert_eq!(got, want);
     }
 

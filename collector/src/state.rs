@@ -26,7 +26,13 @@ impl CheckpointStore {
         // Keys hold `/` and `:` (file paths); keep one flat, readable file name per key.
         let name: String = key
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         self.dir.join(format!("{name}.ckpt"))
     }
@@ -74,10 +80,16 @@ mod tests {
         assert_eq!(store.load("file:/var/log/syslog").unwrap(), None);
         for v in ["1 10", "1 20"] {
             store
-                .commit(&Checkpoint { key: "file:/var/log/syslog".into(), value: v.into() })
+                .commit(&Checkpoint {
+                    key: "file:/var/log/syslog".into(),
+                    value: v.into(),
+                })
                 .unwrap();
         }
-        assert_eq!(store.load("file:/var/log/syslog").unwrap().as_deref(), Some("1 20"));
+        assert_eq!(
+            store.load("file:/var/log/syslog").unwrap().as_deref(),
+            Some("1 20")
+        );
         assert_eq!(store.load("file:_var_log_syslog").unwrap(), None);
     }
 }

@@ -88,9 +88,30 @@ pub const SEVERITY_NAMES: [&str; 8] = [
 
 /// The facility names, indexed by facility code (RFC 5424 table 1).
 pub const FACILITY_NAMES: [&str; 24] = [
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
-    "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
-    "local2", "local3", "local4", "local5", "local6", "local7",
+    "kern",
+    "user",
+    "mail",
+    "daemon",
+    "auth",
+    "syslog",
+    "lpr",
+    "news",
+    "uucp",
+    "cron",
+    "authpriv",
+    "ftp",
+    "ntp",
+    "security",
+    "console",
+    "solaris-cron",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
 ];
 
 /// Severity name of a priority level, `None` above 7.
@@ -194,8 +215,8 @@ pub fn escape_partition_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for ch in value.chars() {
         match ch {
-            '/' | '\\' | '=' | '%' | ':' | '#' | '?' | '*' | '"' | '\'' | '[' | ']' | '{'
-            | '}' | '^' | '\u{7f}' => out.push_str(&format!("%{:02X}", ch as u32)),
+            '/' | '\\' | '=' | '%' | ':' | '#' | '?' | '*' | '"' | '\'' | '[' | ']' | '{' | '}'
+            | '^' | '\u{7f}' => out.push_str(&format!("%{:02X}", ch as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("%{:02X}", c as u32)),
             c => out.push(c),
         }
@@ -215,7 +236,10 @@ mod tests {
     fn file_schema_is_logical_schema_minus_partitions() {
         let logical = logs_schema();
         let file = logs_file_schema();
-        assert_eq!(file.fields().len() + PARTITION_COLUMNS.len(), logical.fields().len());
+        assert_eq!(
+            file.fields().len() + PARTITION_COLUMNS.len(),
+            logical.fields().len()
+        );
         for p in PARTITION_COLUMNS {
             assert!(logical.field_with_name(p).is_ok());
             assert!(file.field_with_name(p).is_err());

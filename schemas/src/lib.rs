@@ -228,9 +228,60 @@ pub fn escape_partition_value(value: &str) -> String {
     out
 }
 
+/// The type of a `logs` column as the schema reference (README.md) and `\d logs` write
+/// it.
+pub fn type_name(dt: &DataType) -> String {
+    match dt {
+        DataType::Timestamp(TimeUnit::Nanosecond, Some(tz)) => format!("timestamp(ns, {tz})"),
+        DataType::Utf8 => "text".into(),
+        DataType::Date32 => "date".into(),
+        DataType::UInt8 => "uint8".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::UInt32 => "uint32".into(),
+        DataType::UInt64 => "uint64".into(),
+        DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => format!(
+                "map<{},{}>",
+                type_name(kv[0].data_type()),
+                type_name(kv[1].data_type())
+            ),
+            other => format!("{other}"),
+        },
+        other => format!("{other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The human-readable reference must list exactly the columns of the code, in order,
+    /// with the same types and nullability.
+    #[test]
+    fn readme_table_matches_the_schema() {
+        let readme = include_str!("../README.md");
+        let rows: Vec<(String, String, bool)> = readme
+            .lines()
+            .skip_while(|l| !l.starts_with("| column |"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (
+                    cells[1].to_string(),
+                    cells[2].to_string(),
+                    cells[3] == "yes",
+                )
+            })
+            .collect();
+        let code: Vec<(String, String, bool)> = logs_schema()
+            .fields()
+            .iter()
+            .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
+            .collect();
+        assert_eq!(rows, code);
+    }
 
     #[test]
     fn file_schema_is_logical_schema_minus_partitions() {

@@ -31,7 +31,10 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Root of the repository checkout.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `../shared/data/loghub-2k/<name>`.
@@ -41,7 +44,9 @@ pub fn loghub(name: &str) -> PathBuf {
 
 /// Runs a command, panicking with its stderr when it fails.
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
@@ -62,10 +67,7 @@ pub fn query_csv(archive: &Path, sql: &str) -> Vec<Vec<String>> {
             .args(["--format", "csv", "-c", sql]),
     );
     let text = String::from_utf8(out.stdout).expect("query output is UTF-8");
-    text.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
+    text.lines().skip(1).map(csv_fields).collect()
 }
 
 /// Set by `.ci/run` (CI runs as root on a kernel that allows our eBPF hooks): a test that
@@ -88,4 +90,46 @@ pub fn privileged_or_skip(test: &str, missing: Option<String>) -> bool {
 pub fn missing_root() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     (unsafe { libc::geteuid() } != 0).then(|| "not running as root".to_string())
+}
+
+/// Splits one CSV record (RFC 4180: quoted fields, `""` for a quote inside one).
+pub fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
+}
+
+/// Runs a Python snippet (DuckDB and pyarrow are installed by `cargo xtask setup`) and
+/// returns its stdout.
+pub fn python(script: &str) -> String {
+    let out = run_ok(Command::new("python3").arg("-c").arg(script));
+    String::from_utf8(out.stdout).expect("python output is UTF-8")
+}
+
+/// Writes a collector configuration that archives under `dir` and enables only the
+/// sources named in `sources` (TOML snippets such as `[sources.kmsg]\nenabled = true`).
+pub fn collector_config(dir: &Path, hostname: &str, sources: &str) -> PathBuf {
+    let path = dir.join("collector.toml");
+    let text = format!(
+        "[collector]\nhostname = {hostname:?}\nstate_dir = {state:?}\nchunk_max_age_ms = 100\n\n\
+         [archive]\npath = {archive:?}\n\n{sources}\n",
+        state = dir.join("state").display().to_string(),
+        archive = dir.join("archive").display().to_string(),
+    );
+    std::fs::write(&path, text).expect("write config");
+    path
 }

@@ -9,6 +9,8 @@ pub mod config;
 pub mod import;
 pub mod lines;
 pub mod parse;
+pub mod privilege;
+pub mod probe;
 pub mod sources;
 pub mod state;
 pub mod time;

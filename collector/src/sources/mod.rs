@@ -3,6 +3,7 @@
 //! after `chunk_max_age`), and stops when `shutdown` is set — or, with `once`, when it has
 //! read everything available now.
 
+pub mod ebpf;
 pub mod kmsg;
 
 use std::sync::Arc;

@@ -1,0 +1,499 @@
+//! `cargo xtask setup`: checks each prerequisite and installs only what is missing, one
+//! line per item. Nothing here aborts: a missing bpf-linker only means a collector without
+//! eBPF (the build warns, and under CI the eBPF tests fail on their own).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::util::{fmt_duration, is_root, which};
+
+/// Debian packages the tests use: (package, why). Later work adds rsyslog, syslog-ng,
+/// systemd-journal-remote, ... here.
+pub const APT_PACKAGES: &[(&str, &str)] = &[
+    // Debian 12 ships logger(1) in bsdutils; util-linux has the rest of the family.
+    (
+        "bsdutils",
+        "logger(1), the syslog client of the syslog tests",
+    ),
+    ("util-linux", "util-linux tools used by the tests"),
+    ("python3", "runs the DuckDB / pyarrow reader checks"),
+];
+
+/// Python modules the tests and the peer benchmark import: (module, pip requirement).
+pub const PYTHON_PACKAGES: &[(&str, &str)] =
+    &[("duckdb", "duckdb==2.0.0"), ("pyarrow", "pyarrow==26.0.1")];
+
+pub const BPF_LINKER_VERSION: &str = "0.10.4";
+/// The LLVM that bpf-linker 0.10.4 links with: the nightly's own.
+pub const NIGHTLY_LLVM_MAJOR: u32 = 22;
+
+#[derive(Debug)]
+pub enum Status {
+    Present(String),
+    Installed(String),
+    Warning(String),
+    Failed(String),
+}
+
+#[derive(Debug)]
+pub struct Item {
+    pub name: String,
+    pub status: Status,
+}
+
+/// What setup found and did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub items: Vec<Item>,
+    /// Directories holding tools that are not on PATH (a cargo install root).
+    tool_dirs: Vec<PathBuf>,
+}
+
+impl Report {
+    fn add(&mut self, name: impl Into<String>, status: Status) {
+        let name = name.into();
+        let text = match &status {
+            Status::Present(d) => join("present", d),
+            Status::Installed(d) => join("installed", d),
+            Status::Warning(d) => join("WARNING", d),
+            Status::Failed(d) => join("FAILED", d),
+        };
+        println!("  {name:<22} {text}");
+        self.items.push(Item { name, status });
+    }
+
+    /// Names of the items that could not be installed.
+    pub fn failed(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|i| matches!(i.status, Status::Failed(_)))
+            .map(|i| i.name.clone())
+            .collect()
+    }
+
+    pub fn warn_if_failed(&self) {
+        let failed = self.failed();
+        if !failed.is_empty() {
+            println!(
+                "xtask: warning: setup could not install {}; going on without",
+                failed.join(", ")
+            );
+        }
+    }
+
+    /// PATH with the tool directories in front, when there are any.
+    pub fn path_with_tools(&self) -> Option<OsString> {
+        if self.tool_dirs.is_empty() {
+            return None;
+        }
+        let old = std::env::var_os("PATH").unwrap_or_default();
+        let dirs = self
+            .tool_dirs
+            .iter()
+            .cloned()
+            .chain(std::env::split_paths(&old));
+        std::env::join_paths(dirs).ok()
+    }
+}
+
+fn join(word: &str, detail: &str) -> String {
+    if detail.is_empty() {
+        word.to_string()
+    } else {
+        format!("{word} ({detail})")
+    }
+}
+
+pub fn run() -> Result<Report> {
+    let started = Instant::now();
+    println!("==> setup");
+    let mut r = Report::default();
+    apt_packages(&mut r);
+    rust_src(&mut r);
+    nightly_llvm(&mut r);
+    bpf_linker(&mut r);
+    python_packages(&mut r);
+    println!("    setup took {}", fmt_duration(started.elapsed()));
+    Ok(r)
+}
+
+/// Runs a command to completion with no stdin, capturing its output; `None` when it cannot
+/// be started.
+fn output(cmd: &mut Command) -> Option<Output> {
+    cmd.stdin(Stdio::null()).output().ok()
+}
+
+/// The last lines of a failed command's output, on one line.
+fn tail(out: &Output) -> String {
+    let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+    if text.trim().is_empty() {
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let start = lines.len().saturating_sub(3);
+    let s = lines[start..].join(" | ");
+    if s.is_empty() {
+        format!("exit status {}", out.status)
+    } else {
+        s
+    }
+}
+
+fn installed_debs(names: &[&str]) -> Option<Vec<String>> {
+    let out = output(
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Package} ${db:Status-Abbrev}\n"])
+            .args(names),
+    )?;
+    // dpkg-query exits 1 when some package is unknown; the known ones are still listed.
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (name, status) = l.split_once(' ')?;
+                status.starts_with("ii").then(|| name.to_string())
+            })
+            .collect(),
+    )
+}
+
+fn apt_packages(r: &mut Report) {
+    let names: Vec<&str> = APT_PACKAGES.iter().map(|p| p.0).collect();
+    let Some(installed) = installed_debs(&names) else {
+        for (name, why) in APT_PACKAGES {
+            r.add(
+                format!("deb {name}"),
+                Status::Failed(format!(
+                    "no dpkg-query: not Debian? install it by hand ({why})"
+                )),
+            );
+        }
+        return;
+    };
+    let missing: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !installed.iter().any(|i| i == n))
+        .collect();
+    for name in names.iter().filter(|n| !missing.contains(n)) {
+        r.add(format!("deb {name}"), Status::Present(String::new()));
+    }
+    if missing.is_empty() {
+        return;
+    }
+    if !is_root() {
+        for name in missing {
+            r.add(
+                format!("deb {name}"),
+                Status::Failed("not root: run `sudo apt-get install` for it".into()),
+            );
+        }
+        return;
+    }
+    println!("  apt-get install -y {}", missing.join(" "));
+    let apt = |args: &[&str]| {
+        output(
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    let mut why = String::new();
+    match apt(&["update", "-q"]) {
+        Some(o) if o.status.success() => {}
+        Some(o) => why = format!("apt-get update: {}", tail(&o)),
+        None => why = "apt-get not found".into(),
+    }
+    if why.is_empty() {
+        let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+        args.extend(&missing);
+        match apt(&args) {
+            Some(o) if o.status.success() => {}
+            Some(o) => why = format!("apt-get install: {}", tail(&o)),
+            None => why = "apt-get not found".into(),
+        }
+    }
+    let now = installed_debs(&missing).unwrap_or_default();
+    for name in missing {
+        let status = if now.iter().any(|i| i == name) {
+            Status::Installed(String::new())
+        } else {
+            Status::Failed(if why.is_empty() {
+                "apt-get did not install it".into()
+            } else {
+                why.clone()
+            })
+        };
+        r.add(format!("deb {name}"), status);
+    }
+}
+
+fn rust_src(r: &mut Report) {
+    const NAME: &str = "rust-src (nightly)";
+    if which("rustup").is_none() {
+        r.add(NAME, Status::Failed("rustup not found".into()));
+        return;
+    }
+    let list = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed",
+    ]));
+    if let Some(o) = &list
+        && o.status.success()
+        && String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with("rust-src"))
+    {
+        r.add(NAME, Status::Present(String::new()));
+        return;
+    }
+    let add = output(Command::new("rustup").args([
+        "component",
+        "add",
+        "rust-src",
+        "--toolchain",
+        "nightly",
+    ]));
+    match add {
+        Some(o) if o.status.success() => r.add(NAME, Status::Installed(String::new())),
+        Some(o) => r.add(NAME, Status::Failed(tail(&o))),
+        None => r.add(NAME, Status::Failed("cannot run rustup".into())),
+    }
+}
+
+fn nightly_llvm(r: &mut Report) {
+    const NAME: &str = "nightly LLVM";
+    let out = output(Command::new("rustup").args(["run", "nightly", "rustc", "-vV"]));
+    let version = out.as_ref().filter(|o| o.status.success()).and_then(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("LLVM version: ").map(str::to_string))
+    });
+    match version {
+        Some(v) if v.split('.').next() == Some(&NIGHTLY_LLVM_MAJOR.to_string()) => {
+            r.add(NAME, Status::Present(v))
+        }
+        Some(v) => r.add(
+            NAME,
+            Status::Warning(format!(
+                "{v}, but bpf-linker {BPF_LINKER_VERSION} needs LLVM {NIGHTLY_LLVM_MAJOR}: \
+                 the eBPF programs will likely not build"
+            )),
+        ),
+        None => r.add(
+            NAME,
+            Status::Warning(
+                "no working nightly toolchain: the eBPF programs will not build".into(),
+            ),
+        ),
+    }
+}
+
+/// Where `cargo install` puts binaries, in cargo's order of precedence.
+fn cargo_install_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(root) = std::env::var_os("CARGO_INSTALL_ROOT") {
+        dirs.push(PathBuf::from(root).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs
+}
+
+/// The bpf-linker binary and the version it reports.
+fn find_bpf_linker() -> Option<(PathBuf, String)> {
+    let candidates = which("bpf-linker").into_iter().chain(
+        cargo_install_dirs()
+            .into_iter()
+            .map(|d| d.join("bpf-linker")),
+    );
+    for path in candidates {
+        if let Some(o) = output(Command::new(&path).arg("--version"))
+            && o.status.success()
+        {
+            let v = String::from_utf8_lossy(&o.stdout);
+            let version = v.split_whitespace().nth(1).unwrap_or("?").to_string();
+            return Some((path, version));
+        }
+    }
+    None
+}
+
+fn bpf_linker(r: &mut Report) {
+    const NAME: &str = "bpf-linker";
+    let found = find_bpf_linker();
+    if let Some((path, version)) = &found
+        && version == BPF_LINKER_VERSION
+    {
+        note_tool_dir(r, path);
+        r.add(NAME, Status::Present(version.clone()));
+        return;
+    }
+    println!(
+        "  {NAME:<22} installing {BPF_LINKER_VERSION} with cargo install (takes about 2 minutes)..."
+    );
+    let started = Instant::now();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "install",
+        "bpf-linker",
+        "--version",
+        BPF_LINKER_VERSION,
+        "--locked",
+    ]);
+    if found.is_some() {
+        cmd.arg("--force");
+    }
+    let out = output(&mut cmd);
+    let after = find_bpf_linker();
+    let consequence = "the collector builds without eBPF; the eBPF tests fail under CI";
+    match (out, after) {
+        (_, Some((path, version))) if version == BPF_LINKER_VERSION => {
+            note_tool_dir(r, &path);
+            r.add(
+                NAME,
+                Status::Installed(format!("{version}, {}", fmt_duration(started.elapsed()))),
+            );
+        }
+        (Some(o), _) if !o.status.success() => r.add(
+            NAME,
+            Status::Failed(format!("cargo install: {}; {consequence}", tail(&o))),
+        ),
+        (None, _) => r.add(
+            NAME,
+            Status::Failed(format!("cannot run cargo install; {consequence}")),
+        ),
+        (Some(_), _) => r.add(
+            NAME,
+            Status::Failed(format!(
+                "installed, but no bpf-linker {BPF_LINKER_VERSION} found on PATH or in {}; \
+                 {consequence}",
+                cargo_install_dirs()
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ),
+    }
+}
+
+/// Remembers the directory of a tool found outside PATH, so builds see it.
+fn note_tool_dir(r: &mut Report, tool: &Path) {
+    let Some(dir) = tool.parent() else { return };
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == dir));
+    if !on_path && !r.tool_dirs.iter().any(|d| d == dir) {
+        r.tool_dirs.push(dir.to_path_buf());
+    }
+}
+
+/// Imports each module; returns (module, Some(version)) or (module, None).
+fn python_modules() -> Option<Vec<(String, Option<String>)>> {
+    const PROBE: &str = "import importlib, sys\n\
+        for m in sys.argv[1:]:\n\
+        \x20   try:\n\
+        \x20       print(m, getattr(importlib.import_module(m), '__version__', '?'))\n\
+        \x20   except Exception:\n\
+        \x20       print(m, '-')\n";
+    let out = output(
+        Command::new("python3")
+            .args(["-c", PROBE])
+            .args(PYTHON_PACKAGES.iter().map(|p| p.0)),
+    )?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (m, v) = l.split_once(' ')?;
+                Some((m.to_string(), (v != "-").then(|| v.to_string())))
+            })
+            .collect(),
+    )
+}
+
+fn python_packages(r: &mut Report) {
+    let Some(before) = python_modules() else {
+        for (module, _) in PYTHON_PACKAGES {
+            r.add(
+                format!("python {module}"),
+                Status::Failed("python3 does not run".into()),
+            );
+        }
+        return;
+    };
+    let version_of = |list: &[(String, Option<String>)], m: &str| {
+        list.iter()
+            .find(|(n, _)| n == m)
+            .and_then(|(_, v)| v.clone())
+    };
+    let missing: Vec<(&str, &str)> = PYTHON_PACKAGES
+        .iter()
+        .copied()
+        .filter(|(m, _)| version_of(&before, m).is_none())
+        .collect();
+    for (module, _) in PYTHON_PACKAGES {
+        if let Some(v) = version_of(&before, module) {
+            r.add(format!("python {module}"), Status::Present(v));
+        }
+    }
+    if missing.is_empty() {
+        return;
+    }
+    let reqs: Vec<&str> = missing.iter().map(|m| m.1).collect();
+    println!("  pip install {}", reqs.join(" "));
+    let started = Instant::now();
+    let pip = |extra: &[&str]| {
+        output(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--no-input",
+                ])
+                .args(extra)
+                .args(&reqs)
+                .env("PIP_ROOT_USER_ACTION", "ignore"),
+        )
+    };
+    let mut out = pip(&[]);
+    if let Some(o) = &out
+        && !o.status.success()
+        && String::from_utf8_lossy(&o.stderr).contains("externally-managed")
+    {
+        // Debian's own python3 (PEP 668): these are test tools, install beside apt's.
+        out = pip(&["--break-system-packages"]);
+    }
+    let after = python_modules().unwrap_or_default();
+    for (module, _) in missing {
+        let status = match (version_of(&after, module), &out) {
+            (Some(v), _) => Status::Installed(format!("{v}, {}", fmt_duration(started.elapsed()))),
+            (None, Some(o)) if !o.status.success() => Status::Failed(format!("pip: {}", tail(o))),
+            (None, None) => Status::Failed("cannot run python3 -m pip".into()),
+            (None, Some(_)) => Status::Failed("pip installed it, but it does not import".into()),
+        };
+        r.add(format!("python {module}"), status);
+    }
+}

@@ -30,6 +30,7 @@
 pub mod btf;
 pub mod decode;
 pub mod loader;
+pub mod standalone;
 
 use std::os::fd::AsRawFd as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,8 +106,9 @@ pub struct EbpfStatus {
     pub attempts: Vec<HookAttempt>,
     /// The capability drop, when configured: what is kept, or why it failed.
     pub privileges: Option<Result<String, String>>,
-    /// The reader thread; it ends when `shutdown` is set (or at once with `once`).
-    pub thread: Option<JoinHandle<()>>,
+    /// The reader thread; it ends when `shutdown` is set (or at once with `once`), or
+    /// with an error when the pipeline is gone.
+    pub thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl EbpfStatus {
@@ -308,7 +310,7 @@ struct RowCtx {
 }
 
 impl Reader {
-    fn run(mut self) {
+    fn run(mut self) -> Result<()> {
         let mut builder = LogBatchBuilder::new(self.ctx.chunk_rows.max(1));
         let mut first_row_at: Option<Instant> = None;
         let mut last_refresh = Instant::now();
@@ -348,20 +350,20 @@ impl Reader {
                 }
             }
             if gone {
-                return self.finish();
+                return self.finish(false);
             }
             self.stats.received.fetch_add(got as u64, Ordering::Relaxed);
             if !builder.is_empty() {
                 let t0 = *first_row_at.get_or_insert_with(Instant::now);
                 if stopping || self.ctx.once || t0.elapsed() >= self.ctx.chunk_max_age {
                     if !send(&self.ctx, &mut builder) {
-                        return self.finish();
+                        return self.finish(false);
                     }
                     first_row_at = None;
                 }
             }
             if stopping || self.ctx.once {
-                return self.finish();
+                return self.finish(true);
             }
             if last_refresh.elapsed() >= self.refresh {
                 last_refresh = Instant::now();
@@ -376,9 +378,11 @@ impl Reader {
         }
     }
 
-    fn finish(self) {
+    fn finish(self, ok: bool) -> Result<()> {
         let c = self.stats.read();
         tracing::info!("ebpf stats: {c}");
+        anyhow::ensure!(ok, "the archive pipeline is gone");
+        Ok(())
     }
 }
 

@@ -1,0 +1,243 @@
+//! infra-query: SQL over the infralog archive with DataFusion.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let ctx = infralog_query::open("./data").await?;
+//! let batches = infralog_query::run_sql(&ctx, "SELECT count(*) FROM logs").await?;
+//! print!("{}", infralog_query::output::format_batches(&batches, Default::default())?);
+//! # Ok(()) }
+//! ```
+//!
+//! - [`catalog`]: archive location (path or URL) and the `logs` listing table;
+//! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 UTC;
+//! - [`repl`]: the interactive shell.
+
+pub mod catalog;
+pub mod output;
+pub mod repl;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::{DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+
+pub use catalog::ArchiveLocation;
+pub use output::OutputFormat;
+
+/// Number of CPU cores, the default for `target_partitions`.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Session settings for a log archive: Parquet filter pushdown with filter reordering,
+/// page index and row-group pruning on, one partition per core, `information_schema`
+/// on (for `SHOW TABLES`, `\d`).
+pub fn session_config() -> SessionConfig {
+    let mut config = SessionConfig::new()
+        .with_target_partitions(cores())
+        .with_information_schema(true)
+        .with_parquet_pruning(true);
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    parquet.enable_page_index = true;
+    parquet.bloom_filter_on_read = true;
+    config
+}
+
+/// A session with [`session_config`] and no tables.
+///
+/// DataFusion 55 caches directory listings forever by default; the archive gains files
+/// while a shell is open, so the listing cache is off (local listings are cheap; an S3
+/// archive will want a short TTL instead).
+pub fn session_context() -> Result<SessionContext> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
+        .build_arc()?;
+    Ok(SessionContext::new_with_config_rt(
+        session_config(),
+        runtime,
+    ))
+}
+
+/// Opens the archive at `archive` (a path or a URL, see [`ArchiveLocation::parse`]) and
+/// returns a session with its tables registered. Fails with a message naming the path
+/// when a local archive directory does not exist.
+pub async fn open(archive: &str) -> Result<SessionContext> {
+    let location = ArchiveLocation::parse(archive)?;
+    open_location(&location).await
+}
+
+/// [`open`] for an already parsed location.
+pub async fn open_location(location: &ArchiveLocation) -> Result<SessionContext> {
+    let ctx = session_context()?;
+    // Every error of register_archive names the location.
+    catalog::register_archive(&ctx, location)?;
+    Ok(ctx)
+}
+
+/// One line for an error and its causes, `outer: inner`, leaving out a cause whose text
+/// the message already holds (DataFusion errors repeat their source in their own text).
+pub fn error_message(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        // DataFusion shows a parser error with its Debug form; its source says it better.
+        if let Some(DataFusionError::SQL(..)) = cause.downcast_ref::<DataFusionError>() {
+            continue;
+        }
+        let text = cause.to_string();
+        if text.is_empty() || message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
+/// What SQL may do in infra-query: queries, views, `SET`, `EXPLAIN`; no `INSERT` or
+/// `COPY`, so the shell never writes into the archive.
+pub fn sql_options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(true)
+        .with_allow_dml(false)
+        .with_allow_statements(true)
+}
+
+/// Splits `sql` into statements with the session's SQL dialect (`;`-separated; a `;`
+/// inside a string literal or comment does not split). Empty input gives no statements.
+pub fn parse_statements(ctx: &SessionContext, sql: &str) -> Result<Vec<Statement>> {
+    let state = ctx.state();
+    let options = state.config().options();
+    let dialect_name = options.sql_parser.dialect;
+    let dialect = dialect_from_str(dialect_name.as_ref())
+        .with_context(|| format!("unsupported SQL dialect {dialect_name}"))?;
+    let statements = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .with_recursion_limit(options.sql_parser.recursion_limit.get())
+        .build()?
+        .parse_statements()?;
+    Ok(statements.into_iter().collect())
+}
+
+/// Plans one statement (checked against [`sql_options`]) and starts it. The schema is
+/// returned with the stream so that an empty result still has its column names.
+pub async fn execute_statement(
+    ctx: &SessionContext,
+    statement: Statement,
+) -> Result<(SchemaRef, SendableRecordBatchStream)> {
+    let plan = ctx.state().statement_to_plan(statement).await?;
+    sql_options().verify_plan(&plan)?;
+    let df = ctx.execute_logical_plan(plan).await?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let stream = df.execute_stream().await?;
+    Ok((schema, stream))
+}
+
+/// Runs one statement to completion. The result always holds at least one batch (empty
+/// when there are no rows), so the schema is known.
+pub async fn run_statement(ctx: &SessionContext, statement: Statement) -> Result<Vec<RecordBatch>> {
+    use futures::TryStreamExt;
+    let (schema, stream) = execute_statement(ctx, statement).await?;
+    let mut batches: Vec<RecordBatch> = stream.try_collect().await?;
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
+}
+
+/// Runs one statement and writes its result to `out` in `format`, streaming rows for CSV
+/// and JSON. Returns the number of rows, or `None` for a statement without result
+/// columns (`CREATE VIEW`, `SET`).
+pub async fn print_statement<W: std::io::Write>(
+    ctx: &SessionContext,
+    statement: Statement,
+    format: OutputFormat,
+    out: W,
+) -> Result<Option<usize>> {
+    use futures::StreamExt;
+    let (schema, mut stream) = execute_statement(ctx, statement).await?;
+    let has_columns = !schema.fields().is_empty();
+    let mut writer = output::BatchWriter::new(out, format, schema);
+    while let Some(batch) = stream.next().await {
+        writer.write(&batch?)?;
+    }
+    let rows = writer.finish()?;
+    Ok(has_columns.then_some(rows))
+}
+
+/// Runs every statement of `sql` in order and returns the result of the last one (at
+/// least one batch, possibly empty). Errors (parse, plan, execution) are returned, never
+/// panicked.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    let statements = parse_statements(ctx, sql)?;
+    if statements.is_empty() {
+        anyhow::bail!("no SQL statement given");
+    }
+    let mut last = Vec::new();
+    for statement in statements {
+        last = run_statement(ctx, statement).await?;
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_split_on_semicolons_outside_literals() {
+        let ctx = session_context().unwrap();
+        let stmts = parse_statements(&ctx, "SELECT 'a;b'; -- c;\nSELECT 2;\n").unwrap();
+        assert_eq!(stmts.len(), 2);
+        assert!(parse_statements(&ctx, "  ").unwrap().is_empty());
+        assert!(parse_statements(&ctx, "SELEC 1").is_err());
+    }
+
+    #[test]
+    fn error_messages_do_not_repeat_causes() {
+        let inner = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(inner).context("reading x");
+        assert_eq!(error_message(&e), "reading x: disk on fire");
+        let e = anyhow::anyhow!("plain");
+        assert_eq!(error_message(&e), "plain");
+        let ctx = session_context().unwrap();
+        let e = parse_statements(&ctx, "SELEC 1").unwrap_err();
+        assert_eq!(
+            error_message(&e),
+            "sql parser error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
+        );
+    }
+
+    #[test]
+    fn session_defaults() {
+        let config = session_config();
+        let options = config.options();
+        assert!(options.execution.parquet.pushdown_filters);
+        assert!(options.execution.parquet.reorder_filters);
+        assert!(options.execution.parquet.enable_page_index);
+        assert!(options.execution.parquet.pruning);
+        assert_eq!(options.execution.target_partitions, cores());
+    }
+
+    #[tokio::test]
+    async fn run_sql_returns_last_result_and_schema_when_empty() {
+        let ctx = session_context().unwrap();
+        let batches = run_sql(&ctx, "SELECT 1 AS a; SELECT 2 AS b WHERE false")
+            .await
+            .unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].num_rows(), 0);
+        assert_eq!(batches[0].schema().field(0).name(), "b");
+    }
+}

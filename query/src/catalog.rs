@@ -1,0 +1,252 @@
+//! The catalog: where the archive lives, and the tables registered over it.
+//!
+//! An archive is named by a local path (`./data`, `/var/lib/infralog`) or a URL
+//! (`file:///var/lib/infralog`, later `s3://bucket/prefix`). Every table is a DataFusion
+//! [`ListingTable`] over `<archive>/<table>/`, with the hive partition columns taken from
+//! the path and the file schema taken from [`infralog_schemas`] (never inferred, so an
+//! archive with no files yet still has a `logs` table with the right columns).
+//!
+//! Object stores: `file://` is built into DataFusion. A remote archive plugs in by
+//! registering an object store for its URL in [`register_object_store`]; nothing else in
+//! the crate depends on where the bytes live.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::SessionContext;
+use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, logs_file_schema, logs_schema};
+
+/// Where an archive lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ArchiveLocation {
+    /// A directory on the local filesystem (absolute).
+    Local(PathBuf),
+    /// An object-store URL such as `s3://bucket/prefix` (no trailing slash).
+    Remote(String),
+}
+
+impl ArchiveLocation {
+    /// Interprets `archive` as a URL when it has a scheme (`scheme://…`), otherwise as a
+    /// local path, relative to the current directory. `file://` URLs become local paths.
+    ///
+    /// This does not touch the archive; see [`ArchiveLocation::check`].
+    pub fn parse(archive: &str) -> Result<Self> {
+        if archive.is_empty() {
+            bail!("archive location is empty");
+        }
+        if let Some(path) = archive.strip_prefix("file://") {
+            return Self::local(Path::new(path));
+        }
+        match archive.split_once("://") {
+            Some((scheme, rest))
+                if !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+            {
+                if rest.is_empty() {
+                    bail!("archive URL {archive:?} has no bucket or host");
+                }
+                Ok(Self::Remote(archive.trim_end_matches('/').to_string()))
+            }
+            _ => Self::local(Path::new(archive)),
+        }
+    }
+
+    fn local(path: &Path) -> Result<Self> {
+        let abs = std::path::absolute(path)
+            .with_context(|| format!("cannot resolve archive path {}", path.display()))?;
+        Ok(Self::Local(abs))
+    }
+
+    /// The URL scheme: `file` for a local archive.
+    pub fn scheme(&self) -> &str {
+        match self {
+            Self::Local(_) => "file",
+            Self::Remote(url) => url.split_once("://").map_or("", |(s, _)| s),
+        }
+    }
+
+    /// Fails with a message naming the location when the archive cannot be used: a local
+    /// directory that does not exist (or is not a directory). Remote archives are checked
+    /// when their object store is registered.
+    pub fn check(&self) -> Result<()> {
+        if let Self::Local(path) = self {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => bail!("archive {} is not a directory", path.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    bail!("archive directory {} does not exist", path.display())
+                }
+                Err(e) => bail!("cannot open archive directory {}: {e}", path.display()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The listing URL of one table's directory, `<archive>/<table>/` (a collection, so
+    /// the directory may be absent or empty).
+    pub fn table_url(&self, table: &str) -> Result<ListingTableUrl> {
+        let url = match self {
+            Self::Local(path) => {
+                let dir = path.join(table);
+                format!("file://{}/", encode_url_path(&dir))
+            }
+            Self::Remote(url) => format!("{url}/{table}/"),
+        };
+        ListingTableUrl::parse(&url).with_context(|| format!("invalid archive URL {url}"))
+    }
+}
+
+impl fmt::Display for ArchiveLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(path) => write!(f, "{}", path.display()),
+            Self::Remote(url) => f.write_str(url),
+        }
+    }
+}
+
+/// Percent-encodes a filesystem path for a `file://` URL, so that characters such as
+/// `%`, `#`, `?`, `[` or spaces in a directory name survive the URL round trip.
+fn encode_url_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Makes the archive's object store known to `ctx`. Local archives use DataFusion's
+/// built-in `file://` store. This is where `s3://` (object_store's `AmazonS3Builder`,
+/// registered with `ctx.register_object_store(url, store)`) will plug in.
+pub fn register_object_store(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<()> {
+    match archive {
+        ArchiveLocation::Local(_) => Ok(()),
+        ArchiveLocation::Remote(url) => {
+            let table_url = archive.table_url(LOGS_TABLE)?;
+            if ctx
+                .runtime_env()
+                .object_store(table_url.object_store())
+                .is_ok()
+            {
+                return Ok(());
+            }
+            bail!(
+                "archive {url}: {}:// archives are not supported yet (use a local directory)",
+                archive.scheme()
+            )
+        }
+    }
+}
+
+/// The hive partition columns of the `logs` table with their types, in path order, as the
+/// schema crate defines them.
+pub fn logs_partition_cols() -> Vec<(String, DataType)> {
+    let logical = logs_schema();
+    PARTITION_COLUMNS
+        .iter()
+        .map(|name| {
+            let field = logical
+                .field_with_name(name)
+                .expect("partition column is in the logical schema");
+            (name.to_string(), field.data_type().clone())
+        })
+        .collect()
+}
+
+/// Builds the `logs` listing table: `<archive>/logs/hostname=…/log_date=…/*.parquet`,
+/// file schema [`logs_file_schema`], partition columns [`logs_partition_cols`]. The
+/// Parquet reader options (filter pushdown, page index, pruning) are copied from `ctx`'s
+/// session config at this point.
+pub fn logs_table(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<ListingTable> {
+    let url = archive.table_url(LOGS_TABLE)?;
+    // `ParquetFormat::default()` carries its own default options and would ignore the
+    // session's `datafusion.execution.parquet.*` settings (pushdown_filters etc.).
+    let format = ParquetFormat::default().with_options(ctx.copied_table_options().parquet);
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(logs_partition_cols());
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(logs_file_schema());
+    Ok(ListingTable::try_new(config)?)
+}
+
+/// Registers every table of the archive in `ctx`: today `logs`.
+pub fn register_archive(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<()> {
+    archive.check()?;
+    register_object_store(ctx, archive)?;
+    let table = logs_table(ctx, archive)?;
+    ctx.register_table(LOGS_TABLE, Arc::new(table))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_paths_and_urls() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            ArchiveLocation::parse("./data").unwrap(),
+            ArchiveLocation::Local(cwd.join("data"))
+        );
+        assert_eq!(
+            ArchiveLocation::parse("/var/lib/infralog").unwrap(),
+            ArchiveLocation::Local("/var/lib/infralog".into())
+        );
+        assert_eq!(
+            ArchiveLocation::parse("file:///var/lib/infralog").unwrap(),
+            ArchiveLocation::Local("/var/lib/infralog".into())
+        );
+        let s3 = ArchiveLocation::parse("s3://bucket/prefix/").unwrap();
+        assert_eq!(s3, ArchiveLocation::Remote("s3://bucket/prefix".into()));
+        assert_eq!(s3.scheme(), "s3");
+        assert_eq!(
+            s3.table_url("logs").unwrap().as_str(),
+            "s3://bucket/prefix/logs/"
+        );
+        assert!(ArchiveLocation::parse("").is_err());
+    }
+
+    #[test]
+    fn local_table_url_survives_odd_characters() {
+        let loc = ArchiveLocation::Local("/tmp/a b/x%y#z[1]".into());
+        let url = loc.table_url("logs").unwrap();
+        assert!(url.is_collection());
+        assert_eq!(url.prefix().as_ref(), "tmp/a b/x%y#z[1]/logs");
+    }
+
+    #[test]
+    fn partition_cols_follow_schema_crate() {
+        let cols = logs_partition_cols();
+        assert_eq!(cols.len(), PARTITION_COLUMNS.len());
+        assert_eq!(cols[0], (PARTITION_COLUMNS[0].to_string(), DataType::Utf8));
+        assert_eq!(
+            cols[1],
+            (PARTITION_COLUMNS[1].to_string(), DataType::Date32)
+        );
+    }
+
+    #[tokio::test]
+    async fn remote_archives_are_refused_for_now() {
+        let ctx = SessionContext::new();
+        let loc = ArchiveLocation::parse("s3://bucket/prefix").unwrap();
+        let err = register_archive(&ctx, &loc).unwrap_err().to_string();
+        assert!(err.contains("s3://bucket/prefix"), "{err}");
+    }
+}

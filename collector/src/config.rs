@@ -76,8 +76,9 @@ impl ArchiveConfig {
     pub fn writer_options(&self) -> WriterOptions {
         WriterOptions {
             file_rows: self.file_rows,
-            max_buffered_rows: self.file_rows.saturating_mul(4),
+            max_buffered_rows: self.file_rows.saturating_mul(2),
             flush_interval: Duration::from_secs(self.flush_interval_secs),
+            encoders: WriterOptions::default().encoders,
             encode: EncodeOptions {
                 zstd_level: self.zstd_level,
                 row_group_rows: self.row_group_rows,

@@ -1,17 +1,23 @@
-//! The archive writer thread: buffers chunks per (hostname, log_date) partition, writes
-//! each partition as a sorted Parquet file, and only after every buffered row is durable
-//! commits the checkpoints that came with the chunks.
+//! The archive writer: buffers chunks per (hostname, log_date) partition and hands full
+//! partitions to a pool of encoder threads, which sort, encode and store them while the
+//! writer keeps receiving. The sources' checkpoints are committed only once every row
+//! received before them is durable.
+//!
+//! A partition is written when it reaches `file_rows`; when all partitions together hold
+//! `max_buffered_rows`, the least recently appended ones are written first (in
+//! time-ordered input those are the days that are over); and everything is written every
+//! `flush_interval`, which is also when checkpoints move.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::Date32Type;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use infralog_schemas::{col, partition_dir};
 
 use super::Archive;
@@ -24,10 +30,13 @@ use crate::time::{format_date, now_ns};
 pub struct WriterOptions {
     /// A partition is written out as soon as it holds this many rows.
     pub file_rows: usize,
-    /// All partitions are written out when together they hold this many rows…
+    /// When all partitions together hold this many rows, the least recently appended
+    /// ones are written out until half of it is left.
     pub max_buffered_rows: usize,
-    /// …or when the oldest buffered row has waited this long.
+    /// Everything buffered is written at least this often; checkpoints move then.
     pub flush_interval: Duration,
+    /// Threads that encode and store files.
+    pub encoders: usize,
     pub encode: EncodeOptions,
 }
 
@@ -35,8 +44,9 @@ impl Default for WriterOptions {
     fn default() -> Self {
         Self {
             file_rows: 1_000_000,
-            max_buffered_rows: 4_000_000,
+            max_buffered_rows: 2_000_000,
             flush_interval: Duration::from_secs(30),
+            encoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
             encode: EncodeOptions::default(),
         }
     }
@@ -66,20 +76,23 @@ impl ArchiveWriter {
         let handle = std::thread::Builder::new()
             .name("archive-writer".into())
             .spawn(move || {
+                let pool = EncoderPool::start(Arc::new(archive), opts.encode, opts.encoders);
                 let mut w = Writer {
-                    archive,
+                    pool,
                     checkpoints,
                     opts,
                     partitions: HashMap::new(),
                     buffered_rows: 0,
+                    appends: 0,
                     oldest: None,
                     pending: BTreeMap::new(),
-                    report: WriterReport::default(),
                     segment_prefix: format!("{:x}-{:x}", now_ns(), std::process::id()),
                     segment_seq: 0,
                 };
-                w.run(chunks)?;
-                Ok(w.report)
+                let run = w.run(chunks);
+                let report = w.pool.finish();
+                run?;
+                report
             })
             .expect("spawning a thread only fails when the system is out of resources");
         Self { handle }
@@ -93,22 +106,131 @@ impl ArchiveWriter {
     }
 }
 
-#[derive(Default)]
 struct Partition {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// `Writer::appends` at the last append: orders partitions by recency.
+    last_append: u64,
+}
+
+/// One file to write.
+struct Job {
+    path: String,
     batches: Vec<RecordBatch>,
     rows: usize,
 }
 
+/// Threads that turn jobs into durable files. Results come back in any order; the writer
+/// only needs to know when all of them are done.
+struct EncoderPool {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Result<WriterReport>>,
+    outstanding: usize,
+    threads: Vec<JoinHandle<()>>,
+    report: WriterReport,
+}
+
+impl EncoderPool {
+    fn start(archive: Arc<Archive>, encode: EncodeOptions, threads: usize) -> Self {
+        // A bounded queue: when encoders fall behind, the writer waits, its channel fills,
+        // and the sources feel the backpressure.
+        let (jobs, job_rx) = crossbeam_channel::bounded::<Job>(threads);
+        let (done_tx, done) = crossbeam_channel::unbounded();
+        let threads = (0..threads.max(1))
+            .map(|i| {
+                let (rx, tx, archive) = (job_rx.clone(), done_tx.clone(), archive.clone());
+                std::thread::Builder::new()
+                    .name(format!("archive-encoder-{i}"))
+                    .spawn(move || {
+                        for job in rx {
+                            let _ = tx.send(write_file(&archive, &encode, job));
+                        }
+                    })
+                    .expect("spawning a thread only fails when the system is out of resources")
+            })
+            .collect();
+        Self {
+            jobs: Some(jobs),
+            done,
+            outstanding: 0,
+            threads,
+            report: WriterReport::default(),
+        }
+    }
+
+    fn submit(&mut self, job: Job) -> Result<()> {
+        self.collect_finished()?;
+        self.jobs
+            .as_ref()
+            .expect("pool is running")
+            .send(job)
+            .map_err(|_| anyhow!("archive encoder threads stopped"))?;
+        self.outstanding += 1;
+        Ok(())
+    }
+
+    fn account(&mut self, r: Result<WriterReport>) -> Result<()> {
+        self.outstanding -= 1;
+        let r = r?;
+        self.report.rows += r.rows;
+        self.report.files += r.files;
+        self.report.bytes += r.bytes;
+        Ok(())
+    }
+
+    /// Takes the results that are in, without waiting; fails on the first failed write.
+    fn collect_finished(&mut self) -> Result<()> {
+        while let Ok(r) = self.done.try_recv() {
+            self.account(r)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every submitted file is durable.
+    fn wait_all(&mut self) -> Result<()> {
+        while self.outstanding > 0 {
+            let r = self
+                .done
+                .recv()
+                .map_err(|_| anyhow!("archive encoder threads stopped"))?;
+            self.account(r)?;
+        }
+        Ok(())
+    }
+
+    /// Stops the threads after the submitted jobs are done.
+    fn finish(&mut self) -> Result<WriterReport> {
+        let waited = self.wait_all();
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        waited.map(|()| self.report)
+    }
+}
+
+fn write_file(archive: &Archive, encode: &EncodeOptions, job: Job) -> Result<WriterReport> {
+    let bytes = encode_with(&job.batches, encode)?;
+    let len = bytes.len() as u64;
+    put_with_retry(archive, &job.path, bytes)?;
+    tracing::debug!(path = job.path, rows = job.rows, bytes = len, "archived");
+    Ok(WriterReport {
+        rows: job.rows as u64,
+        files: 1,
+        bytes: len,
+    })
+}
+
 struct Writer {
-    archive: Archive,
+    pool: EncoderPool,
     checkpoints: Option<Arc<CheckpointStore>>,
     opts: WriterOptions,
     partitions: HashMap<(String, i32), Partition>,
     buffered_rows: usize,
+    appends: u64,
     oldest: Option<Instant>,
     /// Latest checkpoint per source received since the last full flush.
     pending: BTreeMap<String, Checkpoint>,
-    report: WriterReport,
     segment_prefix: String,
     segment_seq: u64,
 }
@@ -134,24 +256,46 @@ impl Writer {
         }
         if chunk.batch.num_rows() == 0 {
             // A chunk may carry only a checkpoint (e.g. skipped records).
-            if self.buffered_rows == 0 {
+            if self.buffered_rows == 0 && self.pool.outstanding == 0 {
                 return self.commit_checkpoints();
             }
             return Ok(());
         }
         self.oldest.get_or_insert_with(Instant::now);
+        self.appends += 1;
         for (key, batch) in split_by_partition(&chunk.batch)? {
             let rows = batch.num_rows();
-            let part = self.partitions.entry(key.clone()).or_default();
+            let part = self.partitions.entry(key.clone()).or_insert(Partition {
+                batches: Vec::new(),
+                rows: 0,
+                last_append: 0,
+            });
             part.batches.push(batch);
             part.rows += rows;
+            part.last_append = self.appends;
             self.buffered_rows += rows;
             if part.rows >= self.opts.file_rows {
                 self.write_partition(&key)?;
             }
         }
         if self.buffered_rows >= self.opts.max_buffered_rows {
-            self.flush_all()?;
+            self.evict_least_recent()?;
+        }
+        Ok(())
+    }
+
+    fn evict_least_recent(&mut self) -> Result<()> {
+        let mut by_age: Vec<_> = self
+            .partitions
+            .iter()
+            .map(|(k, p)| (p.last_append, k.clone()))
+            .collect();
+        by_age.sort_unstable();
+        for (_, key) in by_age {
+            if self.buffered_rows <= self.opts.max_buffered_rows / 2 {
+                break;
+            }
+            self.write_partition(&key)?;
         }
         Ok(())
     }
@@ -160,7 +304,6 @@ impl Writer {
         let Some(part) = self.partitions.remove(key) else {
             return Ok(());
         };
-        let bytes = encode_with(&part.batches, &self.opts.encode)?;
         self.segment_seq += 1;
         let path = format!(
             "{}/{}-{:05}.parquet",
@@ -168,23 +311,22 @@ impl Writer {
             self.segment_prefix,
             self.segment_seq
         );
-        let len = bytes.len() as u64;
-        put_with_retry(&self.archive, &path, bytes)?;
         self.buffered_rows -= part.rows;
-        self.report.rows += part.rows as u64;
-        self.report.files += 1;
-        self.report.bytes += len;
-        tracing::debug!(path, rows = part.rows, bytes = len, "archived");
-        Ok(())
+        self.pool.submit(Job {
+            path,
+            batches: part.batches,
+            rows: part.rows,
+        })
     }
 
-    /// Writes every partition, then commits the pending checkpoints: every row received
-    /// so far is durable now.
+    /// Writes every partition and waits until all files are durable, then commits the
+    /// pending checkpoints: every row received so far is archived.
     fn flush_all(&mut self) -> Result<()> {
         let keys: Vec<_> = self.partitions.keys().cloned().collect();
         for key in keys {
             self.write_partition(&key)?;
         }
+        self.pool.wait_all()?;
         self.oldest = None;
         self.commit_checkpoints()
     }

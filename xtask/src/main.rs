@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use crate::util::{Workspace, cargo, fmt_duration, run_step};
 
 #[derive(Parser)]
-#[command(name = "xtask", bin_name = "cargo xtask", about = "infralog project tasks")]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "infralog project tasks"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,

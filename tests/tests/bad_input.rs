@@ -16,7 +16,8 @@ fn every_bad_line_is_kept_as_a_flagged_row() {
     text.extend_from_slice(b"Nov  7 10:30:46 host1 utf8[2]: caf\xe9 \xff\xfe bytes\n");
     text.extend_from_slice(b"Nov  7 10:30:47 host1 nul[3]: a\0b\0c\n");
     text.extend_from_slice(b"\n");
-    text.extend_from_slice(b"Nov  7 10:30:48 host1 huge[4]: ");
+    let huge_header = b"Nov  7 10:30:48 host1 huge[4]: ";
+    text.extend_from_slice(huge_header);
     text.extend(std::iter::repeat_n(b'x', 1 << 20));
     text.push(b'\n');
     text.extend_from_slice(b"this header is neither rfc 3164 nor rfc 5424\n");
@@ -79,7 +80,11 @@ fn every_bad_line_is_kept_as_a_flagged_row() {
         q(
             "SELECT extra['truncated'], length(message) < 1048576 FROM logs WHERE process_name = 'huge'"
         ),
-        vec![vec![(1 << 20).to_string().as_str(), "true"]]
+        vec![vec![
+            (huge_header.len() + (1 << 20)).to_string().as_str(),
+            "true"
+        ]],
+        "extra['truncated'] holds the whole line's length"
     );
     assert_eq!(
         q(

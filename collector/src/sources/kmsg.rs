@@ -98,7 +98,9 @@ pub fn spawn(
         path: path.to_path_buf(),
         boot_id,
         boot_ns: boot_unix_ns(),
-        next_seq: resume.as_ref().map(|p| p.seq + 1),
+        seqs: SeqTracker {
+            next: resume.as_ref().map(|p| p.seq + 1),
+        },
         builder: LogBatchBuilder::with_max_message(1024, max_message_bytes),
         chunk_started: None,
         last_seq: resume.map(|p| p.seq),
@@ -120,8 +122,7 @@ struct Reader {
     path: PathBuf,
     boot_id: String,
     boot_ns: i64,
-    /// The seq we expect next; `None` before the first record of a fresh start.
-    next_seq: Option<u64>,
+    seqs: SeqTracker,
     builder: LogBatchBuilder,
     chunk_started: Option<Instant>,
     /// Seq of the last record appended to the builder (or skipped as already archived).
@@ -211,12 +212,9 @@ impl Reader {
                 return Ok(());
             }
         };
-        let lost_before = match self.next_seq {
-            Some(next) if rec.seq < next => return Ok(()), // archived before a restart
-            Some(next) => rec.seq - next,
-            None => 0,
+        let Some(lost_before) = self.seqs.observe(rec.seq) else {
+            return Ok(()); // archived before a restart
         };
-        self.next_seq = Some(rec.seq + 1);
         if lost_before > 0 {
             self.stats.lost.fetch_add(lost_before, Ordering::Relaxed);
             tracing::warn!(
@@ -325,6 +323,29 @@ impl Reader {
     }
 }
 
+/// Follows kmsg sequence numbers: which records were archived already, and how many the
+/// kernel overwrote before we could read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SeqTracker {
+    /// The seq expected next; `None` on a fresh start, when whatever the ring buffer
+    /// still holds is new to us and nothing counts as lost.
+    next: Option<u64>,
+}
+
+impl SeqTracker {
+    /// `None` when the record was archived before (skip it); otherwise the number of
+    /// records missing before it.
+    fn observe(&mut self, seq: u64) -> Option<u64> {
+        let lost = match self.next {
+            Some(next) if seq < next => return None,
+            Some(next) => seq - next,
+            None => 0,
+        };
+        self.next = Some(seq + 1);
+        Some(lost)
+    }
+}
+
 /// Recent kernel callers waiting to be matched with their /dev/kmsg record.
 #[derive(Default)]
 struct CallerJoin {
@@ -388,6 +409,29 @@ mod tests {
             uid: 0,
             comm: "bash".into(),
         }
+    }
+
+    #[test]
+    fn seq_tracker_skips_archived_records_and_counts_gaps() {
+        let mut fresh = SeqTracker { next: None };
+        assert_eq!(fresh.observe(500), Some(0), "a fresh start loses nothing");
+        assert_eq!(fresh.observe(501), Some(0));
+        assert_eq!(
+            fresh.observe(510),
+            Some(8),
+            "501 → 510: 502..=509 overwritten"
+        );
+
+        let mut resumed = SeqTracker { next: Some(100) };
+        assert_eq!(resumed.observe(42), None, "archived before the restart");
+        assert_eq!(resumed.observe(99), None);
+        assert_eq!(resumed.observe(100), Some(0));
+        let mut behind = SeqTracker { next: Some(100) };
+        assert_eq!(
+            behind.observe(130),
+            Some(30),
+            "ring wrapped while we were down"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod ebpf_support;
+
 /// Directory holding the workspace's binaries (`target/<profile>`): the test executable
 /// lives in `<that>/deps/`. `cargo xtask test` builds the binaries before the tests run.
 pub fn bin_dir() -> PathBuf {

@@ -481,4 +481,32 @@ mod tests {
         w.join().unwrap();
         assert_eq!(store.load("src").unwrap().as_deref(), Some("7"));
     }
+
+    #[test]
+    fn full_buffer_writes_least_recently_appended_partitions_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("archive");
+        let archive = Archive::open(root.to_str().unwrap()).unwrap();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let opts = WriterOptions {
+            max_buffered_rows: 4,
+            flush_interval: Duration::from_secs(3600),
+            ..WriterOptions::default()
+        };
+        let w = ArchiveWriter::spawn(archive, None, rx, opts);
+        // Day 0 is over once day 1 starts: it is the one to go when the buffer fills.
+        tx.send(chunk(&[("a", 0), ("a", 1)], None)).unwrap();
+        tx.send(chunk(&[("a", DAY), ("a", DAY + 1)], None)).unwrap();
+        let day0 = root.join("logs/hostname=a/log_date=1970-01-01");
+        let day1 = root.join("logs/hostname=a/log_date=1970-01-02");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while parquet_files(&root).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(day0.exists(), "the older partition was written");
+        assert!(!day1.exists(), "the current partition stays buffered");
+        drop(tx);
+        assert_eq!(w.join().unwrap().files, 2);
+        assert!(day1.exists());
+    }
 }

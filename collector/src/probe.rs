@@ -50,7 +50,7 @@ pub fn report(cfg: &EbpfConfig) -> String {
     }
     let _ = writeln!(w, "program types:");
     for (name, t) in [
-        ("tracing (fentry/fexit/tp_btf)", ProgramType::Tracing),
+        ("tracing (fentry/fexit probe)", ProgramType::Tracing),
         ("lsm", ProgramType::Lsm(LsmAttachType::Mac)),
         ("raw_tracepoint", ProgramType::RawTracePoint),
         ("tracepoint", ProgramType::TracePoint),

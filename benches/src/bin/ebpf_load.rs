@@ -274,7 +274,7 @@ fn send(socket: &Path, rate: u64, seconds: u64, size: usize) -> Result<u64> {
     let total = rate * seconds;
     let mut sent = 0u64;
     while sent < total {
-        let due = (start.elapsed().as_nanos() as u128 * rate as u128 / 1_000_000_000) as u64;
+        let due = (start.elapsed().as_nanos() * rate as u128 / 1_000_000_000) as u64;
         let due = due.min(total);
         while sent < due {
             let digits = format!("{sent:012}");

@@ -245,8 +245,16 @@ pub fn load(cfg: &EbpfConfig) -> Result<(Ebpf, bool)> {
     Ok((ebpf, config.have_iter != 0))
 }
 
-fn err_string(e: anyhow::Error) -> String {
-    format!("{e:#}")
+/// The error as reported, with a hint for the refusals this project has met.
+fn explain(hook_name: &str, e: anyhow::Error) -> String {
+    let msg = format!("{e:#}");
+    if hook_name.starts_with("fentry/") && msg.contains("Operation not permitted") {
+        format!("{msg} (this kernel refuses BPF trampolines: fentry/fexit cannot load)")
+    } else if msg.contains("tracefs not found") {
+        format!("{msg} (mount tracefs on /sys/kernel/tracing to use it)")
+    } else {
+        msg
+    }
 }
 
 /// Loads and attaches one program; `Err` holds the reason as reported.
@@ -315,7 +323,7 @@ pub fn attach(cfg: &EbpfConfig) -> Result<Attached> {
             });
             return false;
         }
-        let r = try_attach(ebpf, h, kbtf.as_ref(), have_iter).map_err(err_string);
+        let r = try_attach(ebpf, h, kbtf.as_ref(), have_iter).map_err(|e| explain(h, e));
         let ok = r.is_ok();
         attempts.push(HookAttempt { hook: h, result: r });
         ok
@@ -367,7 +375,7 @@ pub fn probe_hooks(cfg: &EbpfConfig) -> Result<Vec<HookAttempt>> {
         .iter()
         .map(|h| HookAttempt {
             hook: h,
-            result: try_attach(&mut ebpf, h, kbtf.as_ref(), have_iter).map_err(err_string),
+            result: try_attach(&mut ebpf, h, kbtf.as_ref(), have_iter).map_err(|e| explain(h, e)),
         })
         .collect())
 }

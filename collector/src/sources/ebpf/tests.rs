@@ -2,7 +2,6 @@
 //! end-to-end tests through the binaries are in tests/tests/ebpf.rs). They skip when not
 //! root — unless INFRALOG_REQUIRE_PRIVILEGED=1, which turns the skip into a failure.
 
-use std::io::Write as _;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -141,7 +140,7 @@ fn stop(h: Harness) -> EbpfCounters {
     let counters = stats().unwrap();
     h.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(t) = h.status.thread {
-        t.join().unwrap();
+        t.join().unwrap().unwrap();
     }
     drop(h.dir);
     counters
@@ -153,7 +152,7 @@ fn captures_syslog_sends_and_kmsg_with_kernel_identity() {
         return;
     }
     let h = start(|_| {});
-    assert_eq!(h.status.kmsg_hook.is_some(), true);
+    assert!(h.status.kmsg_hook.is_some());
     assert!(h.status.syslog_hook.is_some());
     let marker = format!("ebpf-unit-{}", std::process::id());
     // The collector never captures its own process: send from a child.
@@ -260,6 +259,7 @@ fn tracepoint_fallback_for_console() {
 #[test]
 fn probe_report_lists_every_hook() {
     let r = crate::probe::report(&EbpfConfig::default());
+    eprintln!("{r}");
     for h in hook::ALL {
         assert!(r.contains(h), "{r}");
     }

@@ -1,6 +1,7 @@
 //! Parsers: pure functions from one line's bytes to a [`Record`] that borrows from them.
 //! They never allocate, never panic, and never reject a line: what they cannot parse comes
-//! back as the whole line in `message` with `error` set.
+//! back as the whole line in `message` with `error` set (for syslog lines, as all after a
+//! valid `<PRI>`, which is kept in `pri`).
 
 pub mod kmsg;
 pub mod rfc3164;
@@ -41,7 +42,9 @@ pub struct Record<'a> {
     /// absent. Expand with [`rfc5424::sd_params`].
     pub structured_data: &'a [u8],
     pub message: &'a [u8],
-    /// Why the line did not parse as its format; `message` then holds the whole line.
+    /// Why the line did not parse as its format; `message` then holds the whole line, or
+    /// for a syslog line that starts with a valid `<PRI>`, everything after it (the PRI
+    /// itself is then in `pri`, so nothing of the line is lost).
     pub error: Option<&'static str>,
 }
 
@@ -72,8 +75,8 @@ pub enum Format {
 #[derive(Debug, Clone, Copy)]
 pub struct ParseContext {
     /// A time at or shortly after the line was written (file mtime, receive time), in
-    /// seconds since the Unix epoch; the year of an RFC 3164 timestamp is the one that
-    /// puts it closest before this.
+    /// seconds since the Unix epoch; the year of an RFC 3164 timestamp is the latest that
+    /// puts it no more than a day after this (see [`rfc3164`]).
     pub reference_unix_secs: i64,
     /// Offset of the writer's local time from UTC, in seconds (RFC 3164 stamps are local).
     pub utc_offset_secs: i32,
@@ -123,4 +126,260 @@ pub fn parse_pri(line: &[u8]) -> Option<(Pri, &[u8])> {
         return None;
     }
     Some((Pri::from_value(value), &rest[close + 1..]))
+}
+
+/// A syslog line that did not parse. Its `<PRI>`, when valid, still says how severe the
+/// line is, so it is kept in `pri` rather than left as text at the head of the message.
+pub(crate) fn unparsed_syslog<'a>(line: &'a [u8], why: &'static str) -> Record<'a> {
+    match parse_pri(line) {
+        Some((pri, rest)) => Record {
+            pri: Some(pri),
+            ..Record::unparsed(rest, why)
+        },
+        None => Record::unparsed(line, why),
+    }
+}
+
+/// Days in a month of the proleptic Gregorian calendar (0 for a month outside 1–12).
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// The value of two ASCII digits at `s[i..i + 2]`.
+#[inline]
+pub(crate) fn two_digits(s: &[u8], i: usize) -> Option<u32> {
+    match s.get(i..i + 2)? {
+        &[a @ b'0'..=b'9', b @ b'0'..=b'9'] => Some(((a - b'0') * 10 + (b - b'0')) as u32),
+        _ => None,
+    }
+}
+
+/// A decimal that fits an `i32` and is written with digits only (a syslog or kmsg PID).
+pub(crate) fn parse_i32(digits: &[u8]) -> Option<i32> {
+    // At most ten digits: the u64 cannot overflow before `try_from` rejects the value.
+    if digits.is_empty() || digits.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (d - b'0') as u64;
+    }
+    i32::try_from(v).ok()
+}
+
+/// Seconds and nanoseconds since the epoch as one ns count, `None` outside the years
+/// 1677–2262 that an `i64` of ns can hold.
+#[inline]
+pub(crate) fn unix_ns(secs: i64, nanos: u32) -> Option<i64> {
+    secs.checked_mul(crate::time::NANOS_PER_SEC)?
+        .checked_add(nanos as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CTX: ParseContext = ParseContext {
+        reference_unix_secs: 1_795_341_600,
+        utc_offset_secs: 3600,
+        boot_unix_ns: Some(1_795_000_000_000_000_000),
+    };
+
+    #[test]
+    fn pri_values() {
+        assert_eq!(
+            parse_pri(b"<0>x"),
+            Some((
+                Pri {
+                    facility: 0,
+                    level: 0
+                },
+                &b"x"[..]
+            ))
+        );
+        assert_eq!(
+            parse_pri(b"<191>"),
+            Some((
+                Pri {
+                    facility: 23,
+                    level: 7
+                },
+                &b""[..]
+            ))
+        );
+        for bad in [
+            &b"<192>"[..],
+            b"<999>",
+            b"<1000>",
+            b"<00>",
+            b"<01>",
+            b"<>",
+            b"<",
+            b"",
+            b"<1",
+            b"<a>",
+            b"< 1>",
+        ] {
+            assert_eq!(parse_pri(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn detect_formats() {
+        assert_eq!(detect(b"6,1,2,-;x"), Format::Kmsg);
+        assert_eq!(detect(b"<13>1 - - - - - -"), Format::Rfc5424);
+        assert_eq!(detect(b"<13>Nov 22 10:00:00 h t: m"), Format::Rfc3164);
+        assert_eq!(detect(b" SUBSYSTEM=usb"), Format::Rfc3164);
+        assert_eq!(detect(b""), Format::Rfc3164);
+        let r = parse_line(Format::Auto, b"<13>1 - h a - - - m", &CTX);
+        assert_eq!((r.error, r.hostname), (None, Some(&b"h"[..])));
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2026, 13), 0);
+        assert_eq!(parse_i32(b"2147483647"), Some(i32::MAX));
+        assert_eq!(parse_i32(b"2147483648"), None);
+        assert_eq!(parse_i32(b"9999999999"), None);
+        assert_eq!(parse_i32(b"99999999999"), None);
+        assert_eq!(parse_i32(b"-1"), None);
+        assert_eq!(parse_i32(b""), None);
+        assert_eq!(two_digits(b"a42", 1), Some(42));
+        assert_eq!(two_digits(b"4", 0), None);
+        assert_eq!(unix_ns(i64::MAX / 1_000_000_000 + 1, 0), None);
+    }
+
+    /// xorshift64*: a deterministic stream, so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Bytes that mean something to one of the grammars.
+    const SPECIAL: &[u8] = b"<>[]:;, -=\"\\.0123456789TZ+\n\r\t\0\xff\xef\xbb\xbf";
+
+    fn mutate(rng: &mut Rng, buf: &mut Vec<u8>) {
+        for _ in 0..=rng.below(4) {
+            let len = buf.len();
+            match rng.below(7) {
+                0 if len > 0 => {
+                    let i = rng.below(len);
+                    buf[i] ^= 1 << rng.below(8);
+                }
+                1 if len > 0 => {
+                    let i = rng.below(len);
+                    buf[i] = SPECIAL[rng.below(SPECIAL.len())];
+                }
+                2 => buf.truncate(rng.below(len + 1)),
+                3 => {
+                    let b = if rng.below(2) == 0 {
+                        SPECIAL[rng.below(SPECIAL.len())]
+                    } else {
+                        rng.next() as u8
+                    };
+                    buf.insert(rng.below(len + 1), b);
+                }
+                4 if len > 0 => {
+                    let a = rng.below(len);
+                    let b = (a + rng.below(8)).min(len);
+                    buf.drain(a..b);
+                }
+                5 if len > 0 => {
+                    let a = rng.below(len);
+                    let b = (a + rng.below(16)).min(len);
+                    let chunk = buf[a..b].to_vec();
+                    let at = rng.below(buf.len() + 1);
+                    buf.splice(at..at, chunk);
+                }
+                _ => buf.push(rng.next() as u8),
+            }
+        }
+    }
+
+    fn within(outer: &[u8], inner: &[u8]) -> bool {
+        let o = outer.as_ptr_range();
+        let i = inner.as_ptr_range();
+        o.start <= i.start && i.end <= o.end
+    }
+
+    fn check(line: &[u8], format: Format) {
+        let r = parse_line(format, line, &CTX);
+        assert!(within(line, r.message), "message outside the line");
+        for f in [r.hostname, r.app_name, r.msgid].into_iter().flatten() {
+            assert!(within(line, f), "field outside the line");
+        }
+        assert!(within(line, r.structured_data) || r.structured_data.is_empty());
+        if r.error.is_some() {
+            // Unparsed: the whole line, or for syslog all after a valid PRI.
+            let after_pri = parse_pri(line).map(|(_, rest)| rest);
+            assert!(r.message == line || Some(r.message) == after_pri);
+            assert!(r.hostname.is_none() && r.app_name.is_none() && r.timestamp_ns.is_none());
+        }
+        let mut out = Vec::new();
+        for p in rfc5424::sd_params(r.structured_data) {
+            rfc5424::unescape_value(p.value, &mut out);
+        }
+        assert!(out.len() <= r.structured_data.len());
+    }
+
+    #[test]
+    fn mutated_lines_never_panic() {
+        let log = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/data/loghub-2k/Linux/Linux_2k.log"
+        ))
+        .expect("the shared loghub data");
+        let mut seeds: Vec<&[u8]> = log
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .step_by(40)
+            .collect();
+        seeds.extend_from_slice(&[
+            &b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xEF\xBB\xBF'su root' failed"[..],
+            br#"<165>1 2003-10-11T22:14:15.003+05:30 host evntslog 77 ID47 [exampleSDID@32473 iut="3" eventSource="App\"li\\cation\]"][examplePriority@32473 class="high"] An event"#,
+            b"<13>1 - - - - - -",
+            b"<13>Nov 22 09:40:45 loggertest: hello",
+            b"<13>2026-11-22T10:30:45.123456+01:00 host sshd[42]: Accepted",
+            b"Nov  7 09:05:01 2026 10:00:00 h t[1]:m",
+            b"Feb 29 12:00:00 h syslogd 1.4.1: restart.",
+            b"6,339,5140900,-;NET: Registered protocol family 10\n SUBSYSTEM=net\n DEVICE=+net:lo",
+            b"12,77,99,c,caller=T1234;usb 1-1: \\x1b[0m",
+            b" SUBSYSTEM=pci",
+            b"",
+        ]);
+        let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut buf = Vec::new();
+        for _ in 0..300_000 {
+            buf.clear();
+            buf.extend_from_slice(seeds[rng.below(seeds.len())]);
+            mutate(&mut rng, &mut buf);
+            for f in formats {
+                check(&buf, f);
+            }
+            let _ = kmsg::parse_record(&buf);
+        }
+    }
 }

@@ -1,0 +1,66 @@
+//! The collector's parsers, built from their own source files (see Cargo.toml for why),
+//! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
+//! `auto` (`parse_line(Format::Auto, ..)`). From `collector/`:
+//!
+//! ```text
+//! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
+//!     -dict=fuzz/syslog.dict -max_len=1024 -max_total_time=180
+//! ```
+
+#[path = "../../src/time.rs"]
+pub mod time;
+
+#[path = "../../src/parse/mod.rs"]
+pub mod parse;
+
+use parse::{ParseContext, Record, rfc5424};
+
+pub const CTX: ParseContext = ParseContext {
+    // 2026-11-22 10:00:00 UTC.
+    reference_unix_secs: 1_795_341_600,
+    utc_offset_secs: 3600,
+    boot_unix_ns: Some(1_795_000_000_000_000_000),
+};
+
+/// A context taken from the first 12 bytes of the input (any values at all, to exercise
+/// year inference and offsets), and the rest as the line.
+pub fn split_ctx(data: &[u8]) -> Option<(ParseContext, &[u8])> {
+    let (head, line) = data.split_at_checked(12)?;
+    let reference = i64::from_le_bytes(head[..8].try_into().ok()?);
+    let offset = i32::from_le_bytes(head[8..].try_into().ok()?);
+    Some((
+        ParseContext {
+            reference_unix_secs: reference,
+            utc_offset_secs: offset,
+            boot_unix_ns: Some(reference),
+        },
+        line,
+    ))
+}
+
+fn within(outer: &[u8], inner: &[u8]) -> bool {
+    let o = outer.as_ptr_range();
+    let i = inner.as_ptr_range();
+    o.start <= i.start && i.end <= o.end
+}
+
+/// What holds for every record of every parser: all it returns borrows from the line,
+/// and an unparsed line keeps all of its text.
+pub fn check(line: &[u8], r: &Record<'_>) {
+    assert!(within(line, r.message), "message outside the line");
+    for f in [r.hostname, r.app_name, r.msgid].into_iter().flatten() {
+        assert!(within(line, f), "field outside the line");
+    }
+    assert!(r.structured_data.is_empty() || within(line, r.structured_data));
+    if r.error.is_some() {
+        let after_pri = parse::parse_pri(line).map(|(_, rest)| rest);
+        assert!(r.message == line || Some(r.message) == after_pri);
+        assert!(r.hostname.is_none() && r.app_name.is_none() && r.timestamp_ns.is_none());
+    }
+    let mut out = Vec::new();
+    for p in rfc5424::sd_params(r.structured_data) {
+        assert!(within(r.structured_data, p.value));
+        rfc5424::unescape_value(p.value, &mut out);
+    }
+    assert!(out.len() <= r.structured_data.len());
+}

@@ -47,6 +47,10 @@ pub struct DevLogScenario {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     pub received: Arc<AtomicU64>,
+    /// Extra shell commands run in the namespace before the capture starts.
+    pub setup: String,
+    /// Extra arguments for `ebpf_load capture`.
+    pub harness_args: String,
 }
 
 impl DevLogScenario {
@@ -69,6 +73,8 @@ impl DevLogScenario {
             dir,
             socket,
             received,
+            setup: String::new(),
+            harness_args: String::new(),
         }
     }
 
@@ -113,10 +119,11 @@ impl DevLogScenario {
             }
             Capturer::Harness => format!(
                 "{} capture --archive {} --state-dir {} --hostname ebpf-test --devlog /dev/log \
-                 --kmsg --stop-file $T/stop",
+                 --kmsg --stop-file $T/stop {}",
                 bin("ebpf_load").display(),
                 self.archive().display(),
-                t.join("state").display()
+                t.join("state").display(),
+                self.harness_args
             ),
         };
         let script = format!(
@@ -133,6 +140,7 @@ rm -f /dev/log
 touch /dev/log
 mount --bind $T/devlog.sock /dev/log
 : > $T/senders
+{setup}
 {capture} 2> $T/capture.log &
 cap=$!
 ready=0
@@ -147,6 +155,7 @@ sleep 1.5
 wait $cap || true
 "#,
             t = t.display(),
+            setup = self.setup,
         );
         std::fs::write(t.join("scenario.sh"), &script).unwrap();
         Command::new("unshare")

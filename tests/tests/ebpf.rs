@@ -301,3 +301,42 @@ fn capture_reports_the_hooks_it_attached() {
     );
     let _ = python();
 }
+
+/// Down the fallback chain: with the BTF and raw console hooks skipped, kernel log
+/// attribution comes from the classic `printk/console` tracepoint (tracefs mounted in the
+/// test's own mount namespace).
+#[test]
+fn console_tracepoint_fallback_attributes_kmsg_lines() {
+    if !privileged_or_skip(
+        "console_tracepoint_fallback_attributes_kmsg_lines",
+        missing_root(),
+    ) {
+        return;
+    }
+    let mut s = DevLogScenario::new();
+    s.setup =
+        "mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing".into();
+    s.harness_args = "--skip-hook tp_btf/console --skip-hook raw_tp/console".into();
+    let m = format!("ebpf-tp-{}", nonce());
+    let senders = format!(
+        r#"sh -c 'read c < /proc/$$/comm; echo "kmsg $$ $c $(id -u)" >> $T/senders; echo "<12>{m}" > /dev/kmsg'"#
+    );
+    let out = s.run(Capturer::Harness, &senders);
+    assert_ran(&s, &out);
+    let log = s.capture_log();
+    assert!(log.contains("kmsg via tracepoint/printk/console"), "{log}");
+    let (_, pid, comm, uid) = s.senders().into_iter().next().unwrap();
+    let rows = rows_with(&s, &m, "");
+    assert_eq!(
+        rows,
+        vec![vec![
+            m.clone(),
+            pid.to_string(),
+            uid.to_string(),
+            comm,
+            "kmsg".to_string()
+        ]],
+        "{log}"
+    );
+    assert_no_drops(&s);
+}

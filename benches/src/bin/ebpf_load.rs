@@ -77,6 +77,9 @@ enum Cmd {
         stop_file: PathBuf,
         #[arg(long, default_value_t = 8 << 20)]
         ringbuf_bytes: u32,
+        /// Hooks not to try (see `infra-collector probe`), to exercise the fallbacks.
+        #[arg(long)]
+        skip_hook: Vec<String>,
     },
     /// Send syslog datagrams at a fixed rate to a socket.
     Send {
@@ -114,9 +117,11 @@ fn main() -> Result<()> {
             ready_file,
             stop_file,
             ringbuf_bytes,
+            skip_hook,
         } => {
             let mut ebpf = EbpfConfig {
                 ringbuf_bytes,
+                skip_hooks: skip_hook,
                 ..EbpfConfig::default()
             };
             if !devlog.is_empty() {

@@ -153,15 +153,31 @@ pub fn devlog_inodes(paths: &[String]) -> Vec<DevIno> {
     out
 }
 
-/// Inserts the current /dev/log inodes into the programs' `DEVLOG` map.
-pub fn refresh_devlog(map: &mut BpfHashMap<MapData, DevIno, u32>, paths: &[String]) -> usize {
-    let mut n = 0;
-    for key in devlog_inodes(paths) {
-        if map.get(&key, 0).is_err() && map.insert(key, 1, 0).is_ok() {
-            n += 1;
+/// Makes the programs' `DEVLOG` map hold exactly the inodes the /dev/log paths resolve to
+/// now (a syslog daemon that restarts binds a new socket: a new inode). Returns how many
+/// inodes were added.
+pub fn refresh_devlog(
+    map: &mut BpfHashMap<MapData, DevIno, u32>,
+    paths: &[String],
+) -> Result<usize> {
+    let current = devlog_inodes(paths);
+    let stale: Vec<DevIno> = map
+        .keys()
+        .filter_map(|k| k.ok())
+        .filter(|k| !current.contains(k))
+        .collect();
+    for k in stale {
+        map.remove(&k).context("cannot update the DEVLOG map")?;
+    }
+    let mut added = 0;
+    for key in current {
+        if map.get(&key, 0).is_err() {
+            map.insert(key, 1, 0)
+                .context("cannot update the DEVLOG map")?;
+            added += 1;
         }
     }
-    n
+    Ok(added)
 }
 
 fn path_bytes(p: &str) -> Result<[u8; PATH_LEN]> {

@@ -106,6 +106,8 @@ pub struct EbpfStatus {
     pub attempts: Vec<HookAttempt>,
     /// The capability drop, when configured: what is kept, or why it failed.
     pub privileges: Option<Result<String, String>>,
+    /// Counters of this instance (the programs' per-CPU counters and the reader's).
+    pub stats: Option<Arc<EbpfStats>>,
     /// The reader thread; it ends when `shutdown` is set (or at once with `once`), or
     /// with an error when the pipeline is gone.
     pub thread: Option<JoinHandle<Result<()>>>,
@@ -119,6 +121,7 @@ impl EbpfStatus {
             syslog_hook: None,
             attempts: Vec::new(),
             privileges: None,
+            stats: None,
             thread: None,
         }
     }
@@ -173,6 +176,12 @@ pub struct EbpfStats {
     map: Mutex<PerCpuArray<MapData, u64>>,
     received: AtomicU64,
     callers_dropped: AtomicU64,
+}
+
+impl std::fmt::Debug for EbpfStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EbpfStats({})", self.read())
+    }
 }
 
 impl EbpfStats {
@@ -242,7 +251,7 @@ pub fn spawn(
     let stats_map = PerCpuArray::try_from(ebpf.take_map("STATS").context("STATS map")?)?;
     let mut devlog: BpfHashMap<MapData, DevIno, u32> =
         BpfHashMap::try_from(ebpf.take_map("DEVLOG").context("DEVLOG map")?)?;
-    loader::refresh_devlog(&mut devlog, &cfg.devlog_paths);
+    loader::refresh_devlog(&mut devlog, &cfg.devlog_paths)?;
     let stats = Arc::new(EbpfStats {
         map: Mutex::new(stats_map),
         received: AtomicU64::new(0),
@@ -262,6 +271,7 @@ pub fn spawn(
         syslog_hook,
         attempts,
         privileges,
+        stats: Some(stats.clone()),
         thread: None,
     };
     tracing::info!("{}", status.summary());
@@ -314,6 +324,7 @@ impl Reader {
         let mut builder = LogBatchBuilder::new(self.ctx.chunk_rows.max(1));
         let mut first_row_at: Option<Instant> = None;
         let mut last_refresh = Instant::now();
+        let mut refresh_failed = false;
         let mut rc = RowCtx {
             hostname: self.ctx.hostname.clone(),
             boot_ns: boot_unix_ns(),
@@ -367,9 +378,14 @@ impl Reader {
             }
             if last_refresh.elapsed() >= self.refresh {
                 last_refresh = Instant::now();
-                let added = loader::refresh_devlog(&mut self.devlog, &self.devlog_paths);
-                if added > 0 {
-                    tracing::info!("ebpf: {added} new /dev/log socket inode(s) watched");
+                match loader::refresh_devlog(&mut self.devlog, &self.devlog_paths) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!("ebpf: {n} new /dev/log socket inode(s) watched"),
+                    Err(e) if !refresh_failed => {
+                        refresh_failed = true;
+                        tracing::warn!("ebpf: cannot follow /dev/log changes: {e:#}");
+                    }
+                    Err(_) => {}
                 }
                 // Clocks drift (suspend, NTP steps): re-read the boot offset now and then.
                 rc.boot_ns = boot_unix_ns();

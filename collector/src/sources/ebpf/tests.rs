@@ -137,7 +137,7 @@ fn python() -> &'static str {
 }
 
 fn stop(h: Harness) -> EbpfCounters {
-    let counters = stats().unwrap();
+    let counters = h.status.stats.as_ref().unwrap().read();
     h.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(t) = h.status.thread {
         t.join().unwrap().unwrap();
@@ -264,4 +264,42 @@ fn probe_report_lists_every_hook() {
         assert!(r.contains(h), "{r}");
     }
     assert!(r.contains("the collector will use:"), "{r}");
+}
+
+#[test]
+fn follows_a_recreated_devlog_socket() {
+    if !privileged("follows_a_recreated_devlog_socket") {
+        return;
+    }
+    let mut h = start(|c| {
+        c.kmsg = false;
+        c.devlog_refresh_secs = 1;
+    });
+    // A syslog daemon restarts: its socket is bound again at the same path, new inode.
+    drop(std::mem::replace(
+        &mut h.socket,
+        UnixDatagram::unbound().unwrap(),
+    ));
+    std::fs::remove_file(&h.sock_path).unwrap();
+    h.socket = UnixDatagram::bind(&h.sock_path).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let marker = format!("ebpf-rebind-{}", std::process::id());
+    let script = "import socket,sys\nc=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\n\
+                  c.connect(sys.argv[1])\nc.send(('<13>'+sys.argv[2]).encode())\n";
+    let out = std::process::Command::new(python())
+        .args(["-c", script, h.sock_path.to_str().unwrap(), &marker])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found = collect(&h, &marker, 1);
+    stop(h);
+    assert_eq!(
+        found.len(),
+        1,
+        "the send to the new socket was not captured"
+    );
 }

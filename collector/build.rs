@@ -43,6 +43,10 @@ fn main() -> anyhow::Result<()> {
             // aya-build runs `cargo build --package collector-ebpf` in the current
             // directory; the eBPF crate is a workspace of its own.
             std::env::set_current_dir(&ebpf_dir)?;
+            // aya-build relays the inner cargo's stderr as `cargo:warning` lines: keep it
+            // to real diagnostics, not "Compiling ..." progress.
+            // SAFETY: the build script is single-threaded.
+            unsafe { std::env::set_var("CARGO_TERM_QUIET", "true") };
             let root = ebpf_dir.to_str().expect("UTF-8 path");
             aya_build::build_ebpf(
                 [aya_build::Package {

@@ -28,7 +28,7 @@ use infralog_schemas::{extra_key, source};
 use super::{KernelCaller, SourceContext};
 use crate::batch::{LogBatchBuilder, Row, decimal};
 use crate::chunk::{Checkpoint, Chunk};
-use crate::parse::kmsg::{KmsgRecord, parse_record};
+use crate::parse::kmsg::{KmsgRecord, dict_entries, parse_record};
 use crate::time::{boot_unix_ns, now_ns};
 
 const CHECKPOINT_KEY: &str = "kmsg";
@@ -276,10 +276,8 @@ impl Reader {
             if lost_before > 0 {
                 extra.put("kmsg_lost_before", decimal(lost_before, &mut [0; 20]));
             }
-            for kv in rec.dict.split(|&b| b == b'\n') {
-                if let Some(eq) = kv.iter().position(|&b| b == b'=') {
-                    extra.put_joined(&[b"kmsg.", &kv[..eq]], &kv[eq + 1..]);
-                }
+            for (key, value) in dict_entries(rec.dict) {
+                extra.put_joined(&[b"kmsg.", key], value);
             }
         });
         self.last_seq = Some(rec.seq);
@@ -383,7 +381,7 @@ fn kmsg_escaped_eq(raw: &[u8], escaped: &[u8]) -> bool {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut e = escaped.iter();
     for &b in raw {
-        if b < 0x20 || b >= 0x7f || b == b'\\' {
+        if !(0x20..0x7f).contains(&b) || b == b'\\' {
             let want = [b'\\', b'x', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]];
             for w in want {
                 if e.next() != Some(&w) {

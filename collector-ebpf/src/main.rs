@@ -126,6 +126,11 @@ fn fill_header(h: &mut EventHeader, kind: u8, hook: u8) {
     h.pid_tgid = bpf_get_current_pid_tgid();
     h.uid_gid = bpf_get_current_uid_gid();
     h.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // SAFETY: helper without preconditions.
+    let task = unsafe { bpf_get_current_task() };
+    h.process_comm = kread::<u64>(task + conf!(offsets.task_group_leader) as u64)
+        .and_then(|leader| kread::<[u8; 16]>(leader + conf!(offsets.task_comm) as u64))
+        .unwrap_or([0; 16]);
     h.kind = kind;
     h.hook = hook;
     h.flags = 0;

@@ -159,10 +159,12 @@ fn spoofed_tag_and_pid_are_archived_with_the_real_identity_and_flagged() {
     let s = DevLogScenario::new();
     let m = format!("ebpf-spoof-{}", nonce());
     let py = python();
-    // An unprivileged process pretends to be sshd (pid 1) reporting a root login.
+    // An unprivileged program named `evil` (python3 run through a symlink, so that its
+    // comm is not an interpreter's) pretends to be sshd (pid 1) reporting a root login.
     let senders = format!(
         r#"
-setpriv --reuid=65534 --regid=65534 --clear-groups {py} - <<'PY' >> $T/senders
+ln -s {py} $T/evil
+setpriv --reuid=65534 --regid=65534 --clear-groups $T/evil - <<'PY' >> $T/senders
 import os, socket
 print("spoofer", os.getpid(), open("/proc/self/comm").read().strip(), os.getuid(), flush=True)
 c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -175,6 +177,7 @@ PY
     assert_ran(&s, &out);
     let (_, pid, comm, uid) = s.senders().into_iter().next().expect("spoofer ran");
     assert_eq!(uid, 65534);
+    assert_eq!(comm, "evil");
     let rows = rows_with(
         &s,
         &m,
@@ -192,9 +195,7 @@ PY
             "sshd".to_string(),
             "1".to_string(),
             "true".to_string(),
-            // python3 is an interpreter, whose scripts may pick any ident: only the pid
-            // counts against it (a compiled sender would get "pid,tag").
-            "pid".to_string(),
+            "pid,tag".to_string(),
             "auth".to_string(),
             "INFO".to_string(),
         ]],

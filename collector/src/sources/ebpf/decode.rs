@@ -58,10 +58,17 @@ impl<'a> Event<'a> {
         (self.header.uid_gid >> 32) as u32
     }
 
-    /// The task's comm, without its NUL padding.
-    pub fn comm(&self) -> &[u8] {
+    /// The sending thread's comm, without its NUL padding.
+    pub fn thread_comm(&self) -> &[u8] {
         let c = &self.header.comm;
         &c[..c.iter().position(|&b| b == 0).unwrap_or(c.len())]
+    }
+
+    /// The process's comm (the thread group leader's), or the thread's when unknown.
+    pub fn comm(&self) -> &[u8] {
+        let c = &self.header.process_comm;
+        let p = &c[..c.iter().position(|&b| b == 0).unwrap_or(c.len())];
+        if p.is_empty() { self.thread_comm() } else { p }
     }
 
     pub fn hook(&self) -> &'static str {
@@ -162,19 +169,25 @@ impl Mismatch {
 /// The rule (also in the module docs of `sources::ebpf`):
 /// * pid mismatch: a claimed pid is present and equals neither the kernel's pid (tgid)
 ///   nor the sending thread's id;
-/// * tag mismatch: a claimed tag is present, does not match comm (after taking the tag's
-///   basename and cutting both to 15 bytes), and comm is not a relay/interpreter.
+/// * tag mismatch: a claimed tag is present, matches neither the process's comm nor the
+///   sending thread's (after taking the tag's basename and cutting to 15 bytes), and the
+///   process is not a relay/interpreter.
 pub fn identity_mismatch(
     claimed_tag: Option<&[u8]>,
     claimed_pid: Option<i32>,
-    pid: i32,
-    tid: i32,
-    comm: &[u8],
+    (pid, tid): (i32, i32),
+    process_comm: &[u8],
+    thread_comm: &[u8],
 ) -> Mismatch {
     Mismatch {
         pid: claimed_pid.is_some_and(|p| p != pid && p != tid),
-        tag: claimed_tag
-            .is_some_and(|t| !t.is_empty() && !tag_matches_comm(t, comm) && !is_relay(comm)),
+        tag: claimed_tag.is_some_and(|t| {
+            !t.is_empty()
+                && !tag_matches_comm(t, process_comm)
+                && !tag_matches_comm(t, thread_comm)
+                && !is_relay(process_comm)
+                && !is_relay(thread_comm)
+        }),
     }
 }
 
@@ -214,7 +227,8 @@ mod tests {
             (e.pid(), e.tid(), e.uid(), e.gid()),
             (1234, 1240, 1000, 100)
         );
-        assert_eq!(e.comm(), b"logger");
+        assert_eq!(e.comm(), b"logger"); // no process comm: the thread's
+        assert_eq!(e.thread_comm(), b"logger");
         assert_eq!(e.hook(), "raw_tp/sys_enter");
         assert_eq!(e.trimmed_text(), b"<13>hi");
         assert!(!e.truncated());
@@ -239,25 +253,24 @@ mod tests {
 
     #[test]
     fn mismatch_rule() {
-        let m = identity_mismatch(Some(b"sshd"), Some(1), 4242, 4242, b"evil");
+        let single =
+            |tag: Option<&[u8]>, pid, comm: &[u8]| identity_mismatch(tag, pid, (1, 1), comm, comm);
+        let m = identity_mismatch(Some(b"sshd"), Some(1), (4242, 4242), b"evil", b"evil");
         assert_eq!(m.reason(), "pid,tag");
-        let m = identity_mismatch(Some(b"app"), Some(4242), 4242, 4243, b"app");
+        let m = identity_mismatch(Some(b"app"), Some(4242), (4242, 4243), b"app", b"app");
         assert!(!m.any());
         // a thread id is an honest pid too
-        assert!(!identity_mismatch(None, Some(4243), 4242, 4243, b"x").any());
+        assert!(!identity_mismatch(None, Some(4243), (4242, 4243), b"x", b"x").any());
+        // a worker thread with a name of its own, logging under the process's name
+        let m = identity_mismatch(Some(b"myd"), None, (5, 6), b"myd", b"tokio-runtime-w");
+        assert!(!m.any());
         // logger's default tag is the user name: not flagged
-        assert!(!identity_mismatch(Some(b"root"), None, 1, 1, b"logger").any());
+        assert!(!single(Some(b"root"), None, b"logger").any());
         // an interpreter running a script with its own ident: not flagged
-        assert!(!identity_mismatch(Some(b"myapp"), None, 1, 1, b"python3").any());
+        assert!(!single(Some(b"myapp"), None, b"python3").any());
         // but a claimed pid is checked whatever the comm
-        assert_eq!(
-            identity_mismatch(Some(b"root"), Some(7), 1, 1, b"logger").reason(),
-            "pid"
-        );
-        assert_eq!(
-            identity_mismatch(Some(b"sshd"), None, 1, 1, b"evil").reason(),
-            "tag"
-        );
-        assert!(!identity_mismatch(None, None, 1, 1, b"evil").any());
+        assert_eq!(single(Some(b"root"), Some(7), b"logger").reason(), "pid");
+        assert_eq!(single(Some(b"sshd"), None, b"evil").reason(), "tag");
+        assert!(!single(None, None, b"evil").any());
     }
 }

@@ -104,6 +104,8 @@ pub fn resolve_offsets(btf: &Btf) -> Result<(Offsets, bool)> {
         fdtable_max_fds: o("fdtable", "max_fds")?,
         file_f_inode: o("file", "f_inode")?,
         file_private_data: o("file", "private_data")?,
+        task_group_leader: o("task_struct", "group_leader")?,
+        task_comm: o("task_struct", "comm")?,
         syscall_arg,
         nr_write: libc::SYS_write as u32,
         nr_writev: libc::SYS_writev as u32,

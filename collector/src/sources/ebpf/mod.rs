@@ -15,8 +15,11 @@
 //!   nor its thread id (strong); **tag** when the claimed tag (its basename, cut to 15
 //!   bytes like comm) is not the sender's comm and the sender is not a relay that
 //!   legitimately sends other names (`logger`, whose default tag is the user name, shells,
-//!   interpreters) — weaker, because programs may pick any ident. Also in `extra`:
-//!   `tid`, `gid`, `cgroup_id` (cgroup v2 id), `ebpf_hook`.
+//!   interpreters) — weaker, because programs may pick any ident. The tag is compared with
+//!   the process's comm and with the sending thread's (threads often have names of their
+//!   own). `process_name` is the process's comm (the thread group leader's, as `ps` shows
+//!   it). Also in `extra`: `tid`, `gid`, `cgroup_id` (cgroup v2 id), `ebpf_hook`, and
+//!   `thread_comm` when the sending thread's name differs from the process's.
 //! * **console** (printk and /dev/kmsg writes) events go, as [`KernelCaller`]s, to the
 //!   kmsg source, which joins them with /dev/kmsg records by text. Without such a channel
 //!   they become rows of their own (`source = "kmsg"`, with `extra.ebpf_hook`).
@@ -478,6 +481,9 @@ fn signed(v: i64, buf: &mut [u8; 20]) -> &[u8] {
 fn put_common(w: &mut crate::batch::ExtraWriter<'_>, ev: &Event<'_>) {
     let mut b = [0u8; 20];
     w.put("ebpf_hook", ev.hook().as_bytes());
+    if ev.thread_comm() != ev.comm() {
+        w.put("thread_comm", ev.thread_comm());
+    }
     w.put("tid", signed(ev.tid() as i64, &mut b));
     w.put("gid", decimal(ev.gid() as u64, &mut b));
     w.put("cgroup_id", decimal(ev.header.cgroup_id, &mut b));
@@ -487,7 +493,13 @@ fn append_syslog(ev: &Event<'_>, rc: &RowCtx, builder: &mut LogBatchBuilder) {
     let text = ev.trimmed_text();
     let rec = parse_line(Format::Auto, text, &rc.parse);
     let comm = ev.comm();
-    let mismatch = identity_mismatch(rec.app_name, rec.proc_id, ev.pid(), ev.tid(), comm);
+    let mismatch = identity_mismatch(
+        rec.app_name,
+        rec.proc_id,
+        (ev.pid(), ev.tid()),
+        comm,
+        ev.thread_comm(),
+    );
     let ts = rc.boot_ns + ev.header.ts_boot_ns as i64;
     let row = Row {
         timestamp_ns: ts,

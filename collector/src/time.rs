@@ -88,7 +88,10 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(format_date(days_from_civil(2024, 2, 29) as i32), "2024-02-29");
+        assert_eq!(
+            format_date(days_from_civil(2024, 2, 29) as i32),
+            "2024-02-29"
+        );
     }
 
     #[test]

@@ -29,6 +29,18 @@
 //! and the source logs `ebpf stats: sent=N dropped=N faulted=N truncated=N` when it stops.
 //! When eBPF is not permitted or not built in, [`spawn`] logs one line and returns a
 //! status saying so: the collector goes on with its userspace sources.
+//!
+//! Limits, by hook:
+//! * `raw_tp/sys_enter` (the syslog hook where fentry is refused) sees write, writev,
+//!   sendto and sendmsg of native syscalls: not sendmmsg, io_uring or 32-bit compat
+//!   syscalls (`fentry/unix_dgram_sendmsg` sees them all). Both capture at entry, i.e.
+//!   *attempted* sends: a datagram the kernel then refuses (full queue with
+//!   `MSG_DONTWAIT`, no listener) and the client re-sends is captured each time.
+//! * Only datagram sockets: a client that falls back to a SOCK_STREAM /dev/log is not seen.
+//! * Text is cut at 4 KiB (`extra.truncated` holds the original length).
+//! * A printk from interrupt context runs on whatever task it interrupted: its "caller"
+//!   is that task (the same caveat as the kernel's own `CONFIG_PRINTK_CALLER`, which
+//!   reports a CPU instead).
 
 pub mod btf;
 pub mod decode;

@@ -160,6 +160,24 @@ pub(crate) fn two_digits(s: &[u8], i: usize) -> Option<u32> {
     }
 }
 
+/// The fraction of a second written as digits from `s[start..]` (after the `.`): its
+/// value in ns (digits past the ninth are dropped) and where the digits end. Ends at
+/// `start` when there is no digit.
+pub(crate) fn fraction_nanos(s: &[u8], start: usize) -> (u32, usize) {
+    let mut nanos = 0u32;
+    let mut i = start;
+    while let Some(&d @ b'0'..=b'9') = s.get(i) {
+        if i - start < 9 {
+            nanos = nanos * 10 + (d - b'0') as u32;
+        }
+        i += 1;
+    }
+    if i - start < 9 {
+        nanos *= 10u32.pow(9 - (i - start) as u32);
+    }
+    (nanos, i)
+}
+
 /// A decimal that fits an `i32` and is written with digits only (a syslog or kmsg PID).
 pub(crate) fn parse_i32(digits: &[u8]) -> Option<i32> {
     // At most ten digits: the u64 cannot overflow before `try_from` rejects the value.

@@ -27,7 +27,8 @@
 
 use super::rfc5424::{StampError, parse_rfc3339};
 use super::{
-    ParseContext, Record, days_in_month, parse_i32, parse_pri, two_digits, unix_ns, unparsed_syslog,
+    ParseContext, Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
+    unparsed_syslog,
 };
 use crate::time::{SECS_PER_DAY, civil_from_days, days_from_civil};
 
@@ -208,17 +209,7 @@ fn bsd_timestamp(s: &[u8], ctx: &ParseContext) -> Result<(i64, usize), &'static 
 
     let mut nanos = 0u32;
     if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-        let start = i;
-        while let Some(&d @ b'0'..=b'9') = s.get(i) {
-            if i - start < 9 {
-                nanos = nanos * 10 + (d - b'0') as u32;
-            }
-            i += 1;
-        }
-        if i - start < 9 {
-            nanos *= 10u32.pow(9 - (i - start) as u32);
-        }
+        (nanos, i) = fraction_nanos(s, i + 1);
     }
 
     if hour > 23 || minute > 59 || second > 60 || day == 0 || day > 31 {

@@ -6,7 +6,10 @@
 //! name we have for the sender. A structural error makes the whole line unparsed (see
 //! [`unparsed_syslog`]).
 
-use super::{Record, days_in_month, parse_i32, parse_pri, two_digits, unix_ns, unparsed_syslog};
+use super::{
+    Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
+    unparsed_syslog,
+};
 use crate::time::{SECS_PER_DAY, days_from_civil};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -146,18 +149,10 @@ pub(crate) fn parse_rfc3339(s: &[u8]) -> Result<(Stamp, usize), StampError> {
 
     let mut nanos = 0u32;
     if s.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while let Some(&d @ b'0'..=b'9') = s.get(i) {
-            if i - start < 9 {
-                nanos = nanos * 10 + (d - b'0') as u32;
-            }
-            i += 1;
-        }
-        match i - start {
-            0 => return Err(Malformed),
-            n @ 1..9 => nanos *= 10u32.pow(9 - n as u32),
-            _ => {}
+        let start = i + 1;
+        (nanos, i) = fraction_nanos(s, start);
+        if i == start {
+            return Err(Malformed);
         }
     }
 

@@ -282,7 +282,9 @@ fn bench(
 
     if !no_criterion {
         let mut cmd = cargo(&report);
-        cmd.args(["bench", "-p", "infralog-benches"])
+        // `--bench '*'`: the bench targets only, not the lib/bin unit tests (whose
+        // harness does not take criterion's flags).
+        cmd.args(["bench", "-p", "infralog-benches", "--bench", "*"])
             .current_dir(&ws.root);
         if quick || !criterion_args.is_empty() {
             cmd.arg("--");

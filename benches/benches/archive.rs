@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -79,6 +80,7 @@ fn archive(c: &mut Criterion) {
     let mut g = c.benchmark_group("archive");
     g.throughput(Throughput::Elements(rows as u64));
     g.sample_size(10);
+    g.measurement_time(Duration::from_secs(10));
     g.bench_function("sort_and_project", |b| {
         b.iter(|| sorted_file_batch(black_box(&batches)).expect("sort"))
     });

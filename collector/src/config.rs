@@ -92,6 +92,8 @@ impl ArchiveConfig {
 pub struct SourcesConfig {
     #[serde(default)]
     pub kmsg: KmsgConfig,
+    #[serde(default)]
+    pub ebpf: crate::sources::ebpf::EbpfConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -11,6 +11,7 @@ pub mod lines;
 pub mod parse;
 pub mod privilege;
 pub mod probe;
+pub mod run;
 pub mod sources;
 pub mod state;
 pub mod time;

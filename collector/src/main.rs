@@ -1,20 +1,17 @@
-//! infra-collector: wires configuration → sources → archive writer. Nothing else lives
-//! here.
+//! infra-collector: the command line. The wiring of a running collector is in
+//! [`infralog_collector::run`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
-use infralog_collector::archive::{Archive, ArchiveWriter};
 use infralog_collector::config::{Config, DEFAULT_CONFIG};
 use infralog_collector::import::{ImportOptions, import};
 use infralog_collector::parse::Format;
-use infralog_collector::sources::{self, SourceContext};
-use infralog_collector::state::CheckpointStore;
+use infralog_collector::run::Collector;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -60,6 +57,13 @@ enum Command {
     },
     /// Print the built-in default configuration.
     Config,
+    /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
+    /// and why, and what the collector falls back to.
+    Probe {
+        /// Configuration file whose `[sources.ebpf]` to probe (default: built-in).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,10 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Probe { config } => load_config(config.as_ref()).map(|c| {
+            print!("{}", infralog_collector::probe::report(&c.sources.ebpf));
+            ExitCode::SUCCESS
+        }),
     };
     match result {
         Ok(code) => code,
@@ -152,92 +160,28 @@ fn install_signal_handlers() {
     }
 }
 
-fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
-    let config = match &config_path {
-        Some(p) => Config::load(p)?,
-        None => Config::default_config(),
-    };
-    let hostname: Arc<str> = config.hostname().into();
-    let checkpoints = Arc::new(CheckpointStore::open(&config.collector.state_dir)?);
-    let archive = Archive::open(&config.archive.path)?;
-    tracing::info!(
-        archive = archive.location(),
-        hostname = &*hostname,
-        "infra-collector starting"
-    );
-    let (tx, rx) = crossbeam_channel::bounded(16);
-    let writer = ArchiveWriter::spawn(
-        archive,
-        Some(checkpoints.clone()),
-        rx,
-        config.archive.writer_options(),
-    );
-    install_signal_handlers();
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let ctx = SourceContext {
-        hostname,
-        chunks: tx,
-        checkpoints,
-        shutdown: shutdown.clone(),
-        chunk_rows: config.collector.chunk_rows,
-        chunk_max_age: Duration::from_millis(config.collector.chunk_max_age_ms),
-        once,
-    };
-
-    let mut running = Vec::new();
-    let kmsg = &config.sources.kmsg;
-    if kmsg.enabled {
-        match sources::kmsg::spawn(
-            ctx.clone(),
-            &kmsg.path,
-            None,
-            config.collector.max_message_bytes,
-        ) {
-            Ok((handle, stats)) => running.push(("kmsg", handle, Some(stats))),
-            Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
-        }
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Config::load(p),
+        None => Ok(Config::default_config()),
     }
-    // The writer stops once every sender is gone: only the sources keep one.
-    drop(ctx);
-    if running.is_empty() {
-        shutdown.store(true, Ordering::Relaxed);
-        writer.join()?;
+}
+
+fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
+    let config = load_config(config_path.as_ref())?;
+    install_signal_handlers();
+    let collector = Collector::start(&config, once)?;
+    if collector.sources_running() == 0 {
+        collector.stop()?;
         anyhow::bail!("no source could start; see the messages above");
     }
-
-    while !once && !SIGNALLED.load(Ordering::Relaxed) && running.iter().any(|r| !r.1.is_finished())
-    {
+    while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
         std::thread::sleep(Duration::from_millis(100));
     }
-    shutdown.store(true, Ordering::Relaxed);
-    let mut failed = false;
-    for (name, handle, stats) in running {
-        let result = handle
-            .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the {name} source panicked")));
-        if let Err(e) = result {
-            tracing::error!("{name} source failed: {e:#}");
-            failed = true;
-        }
-        if let Some(s) = stats {
-            tracing::info!(
-                "kmsg stats: records={} lost={} attributed={}",
-                s.records.load(Ordering::Relaxed),
-                s.lost.load(Ordering::Relaxed),
-                s.attributed.load(Ordering::Relaxed)
-            );
-        }
-    }
-    let report = writer.join().context("archive writer failed")?;
-    tracing::info!(
-        rows = report.rows,
-        files = report.files,
-        bytes = report.bytes,
-        "infra-collector stopped"
-    );
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
+    let report = collector.stop()?;
+    Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

@@ -166,9 +166,3 @@ pub fn report(cfg: &EbpfConfig) -> String {
     );
     out
 }
-
-/// Prints the report for the default configuration to stdout.
-pub fn run() -> anyhow::Result<()> {
-    print!("{}", report(&EbpfConfig::default()));
-    Ok(())
-}

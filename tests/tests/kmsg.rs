@@ -83,3 +83,61 @@ fn line_nonce() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+/// Without the privilege to load eBPF — an unprivileged user that may only read the kernel
+/// log (CAP_SYSLOG) — the collector starts, says once that eBPF is unavailable, and still
+/// archives /dev/kmsg.
+#[test]
+fn unprivileged_collector_archives_kmsg_and_says_ebpf_is_unavailable() {
+    if !privileged_or_skip(
+        "unprivileged_collector_archives_kmsg_and_says_ebpf_is_unavailable",
+        missing_root(),
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let config = collector_config(
+        dir.path(),
+        "unpriv",
+        "[sources.kmsg]\nenabled = true\n\n[sources.ebpf]\nenabled = true",
+    );
+    let marker = format!("infralog-unpriv-{}-{}", std::process::id(), line_nonce());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .unwrap()
+        .write_all(format!("<14>{marker}\n").as_bytes())
+        .unwrap();
+    let out = run_ok(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=+syslog",
+                "--ambient-caps=+syslog",
+                "--",
+            ])
+            .arg(bin("infra-collector"))
+            .args(["run", "--once", "--config"])
+            .arg(&config),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("eBPF unavailable"))
+            .count(),
+        1,
+        "one line says eBPF is unavailable:\n{stderr}"
+    );
+    let rows = query_csv(
+        &dir.path().join("archive"),
+        &format!("SELECT source, severity FROM logs WHERE message = '{marker}'"),
+    );
+    assert_eq!(rows, vec![vec!["kmsg", "INFO"]], "{stderr}");
+}

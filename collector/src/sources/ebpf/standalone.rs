@@ -1,19 +1,17 @@
-//! eBPF capture straight into an archive, without the rest of the collector: the kmsg
-//! source (joined with the console events) and the ebpf source feeding an archive writer.
-//! Used by the load harness (`benches/src/bin/ebpf_load.rs`) and by the privileged
-//! integration tests; `infra-collector run` wires the same pieces from its configuration.
+//! eBPF capture into an archive from a few options instead of a configuration file: the
+//! collector of [`crate::run`] with only the eBPF (and optionally kmsg) sources. Used by
+//! the load harness (`benches/src/bin/ebpf_load.rs`) and by the privileged integration
+//! tests.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
-use super::{EbpfConfig, EbpfCounters, EbpfStatus, spawn, stats};
-use crate::archive::{Archive, ArchiveWriter, WriterOptions};
-use crate::sources::{SourceContext, kmsg};
-use crate::state::CheckpointStore;
+use super::{EbpfConfig, EbpfCounters, EbpfStatus};
+use crate::config::Config;
+use crate::run::Collector;
 
 pub struct CaptureOptions {
     pub archive: String,
@@ -39,59 +37,30 @@ pub fn capture(
     stop: &AtomicBool,
     ready: impl FnOnce(&EbpfStatus),
 ) -> Result<CaptureReport> {
-    let checkpoints = Arc::new(CheckpointStore::open(&opts.state_dir)?);
-    let archive = Archive::open(&opts.archive)?;
-    let (tx, rx) = crossbeam_channel::bounded(64);
-    let writer_opts = WriterOptions {
-        flush_interval: Duration::from_secs(1),
-        ..WriterOptions::default()
-    };
-    let writer = ArchiveWriter::spawn(archive, Some(checkpoints.clone()), rx, writer_opts);
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let ctx = SourceContext {
-        hostname: opts.hostname.as_str().into(),
-        chunks: tx,
-        checkpoints,
-        shutdown: shutdown.clone(),
-        chunk_rows: opts.chunk_rows,
-        chunk_max_age: opts.chunk_max_age,
-        once: false,
-    };
-    let (callers_tx, callers_rx) = crossbeam_channel::bounded(65_536);
-    let mut threads = Vec::new();
-    if opts.kmsg {
-        match kmsg::spawn(
-            ctx.clone(),
-            std::path::Path::new("/dev/kmsg"),
-            Some(callers_rx),
-            crate::batch::DEFAULT_MAX_MESSAGE_BYTES,
-        ) {
-            Ok((h, _)) => threads.push(h),
-            Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
-        }
-    }
-    let mut status = spawn(ctx, &opts.ebpf, opts.kmsg.then_some(callers_tx))?;
-    ready(&status);
-    if let Some(t) = status.thread.take() {
-        threads.push(t);
-    }
-    while !stop.load(Ordering::Relaxed) && threads.iter().all(|t| !t.is_finished()) {
+    let mut config = Config::default_config();
+    config.collector.hostname = opts.hostname.clone();
+    config.collector.state_dir = opts.state_dir.clone();
+    config.collector.chunk_rows = opts.chunk_rows;
+    config.collector.chunk_max_age_ms = opts.chunk_max_age.as_millis() as u64;
+    config.archive.path = opts.archive.clone();
+    config.archive.flush_interval_secs = 1;
+    config.sources.kmsg.enabled = opts.kmsg;
+    config.sources.ebpf = opts.ebpf.clone();
+
+    let collector = Collector::start(&config, false)?;
+    ready(&collector.ebpf);
+    while !stop.load(Ordering::Relaxed) && !collector.sources_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let counters = stats();
-    shutdown.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join()
-            .map_err(|_| anyhow::anyhow!("a source panicked"))??;
+    let status_line = collector.ebpf.summary();
+    let stats = collector.ebpf.stats.clone();
+    let report = collector.stop()?;
+    if let Some((name, e)) = report.failed.first() {
+        anyhow::bail!("the {name} source failed: {e}");
     }
-    let report = writer.join().context("archive writer failed")?;
     Ok(CaptureReport {
-        status_line: status.summary(),
-        counters: if status.unavailable.is_none() {
-            stats().or(counters)
-        } else {
-            None
-        },
-        rows: report.rows,
+        status_line,
+        counters: stats.map(|s| s.read()),
+        rows: report.archived.rows,
     })
 }

@@ -20,7 +20,11 @@ impl Workspace {
     pub fn load() -> Result<Workspace> {
         let out = Command::new(cargo_program())
             .args(["metadata", "--format-version", "1", "--no-deps"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            // `cargo run` sets CARGO_MANIFEST_DIR for the program too (xtask's own dir).
+            .current_dir(
+                std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from),
+            )
             .stderr(Stdio::inherit())
             .output()
             .context("running cargo metadata")?;

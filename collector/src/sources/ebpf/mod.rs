@@ -60,7 +60,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use infralog_schemas::source;
 use serde::Deserialize;
 
-use crate::batch::{LogBatchBuilder, Row};
+use crate::batch::{LogBatchBuilder, Row, decimal};
 use crate::chunk::Chunk;
 use crate::parse::{Format, ParseContext, Pri, parse_line};
 use crate::sources::{KernelCaller, SourceContext};
@@ -471,19 +471,6 @@ fn handle_event(
             None => append_console(ev, rc, builder),
         },
         None => {}
-    }
-}
-
-fn decimal(v: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            return &buf[i..];
-        }
     }
 }
 

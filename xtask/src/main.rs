@@ -46,13 +46,13 @@ enum Task {
     },
     /// End-to-end import benchmark with the DuckDB comparison, then the criterion benches.
     Bench {
-        /// 200k-line corpus, one run each, criterion's --quick.
+        /// 200k-line corpus and criterion's --quick.
         #[arg(long)]
         quick: bool,
         /// Corpus size (default 3,000,000; 200,000 with --quick).
         #[arg(long)]
         lines: Option<u64>,
-        /// Timed runs per contender; the best counts (default 3; 1 with --quick).
+        /// Timed runs per contender; the best counts (default 3).
         #[arg(long)]
         runs: Option<u32>,
         /// Skip the DuckDB comparison.
@@ -61,8 +61,7 @@ enum Task {
         /// Skip the criterion benches.
         #[arg(long)]
         no_criterion: bool,
-        /// Only the end-to-end harness' extra arguments are not accepted here; these go to
-        /// criterion (after `--`), e.g. a benchmark name filter.
+        /// Arguments for the criterion benches (after `--`), e.g. a benchmark name filter.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         criterion_args: Vec<String>,
     },
@@ -273,8 +272,7 @@ fn bench(
     e2e.current_dir(&ws.root);
     let lines = lines.unwrap_or(if quick { 200_000 } else { 3_000_000 });
     e2e.arg("--lines").arg(lines.to_string());
-    e2e.arg("--runs")
-        .arg(runs.unwrap_or(if quick { 1 } else { 3 }).to_string());
+    e2e.arg("--runs").arg(runs.unwrap_or(3).to_string());
     if no_peer {
         e2e.arg("--no-peer");
     }

@@ -214,14 +214,6 @@ impl EbpfStats {
     }
 }
 
-static CURRENT: Mutex<Option<Arc<EbpfStats>>> = Mutex::new(None);
-
-/// Counters of the most recently spawned eBPF source, if one is running.
-pub fn stats() -> Option<EbpfCounters> {
-    let cur = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    cur.map(|s| s.read())
-}
-
 /// Starts eBPF capture. Never fails because eBPF is not permitted or not built: the status
 /// then says `unavailable` and one line is logged. `Err` is for a broken configuration.
 pub fn spawn(
@@ -279,7 +271,6 @@ pub fn spawn(
         received: AtomicU64::new(0),
         callers_dropped: AtomicU64::new(0),
     });
-    *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(stats.clone());
 
     let privileges = cfg.drop_capabilities.then(|| {
         crate::privilege::drop_all_threads(&keep)

@@ -55,6 +55,24 @@ pub mod extra_key {
     pub const RAW_HEX: &str = "raw_hex";
     /// Sequence number of a /dev/kmsg record.
     pub const KMSG_SEQ: &str = "kmsg_seq";
+    /// This many kmsg records were overwritten by the kernel before this one was read.
+    pub const KMSG_LOST_BEFORE: &str = "kmsg_lost_before";
+    /// The eBPF hook that captured the row (`raw_tp/sys_enter`, `tp_btf/console`, …).
+    pub const EBPF_HOOK: &str = "ebpf_hook";
+    /// The sending thread's name, when it differs from the process name.
+    pub const THREAD_COMM: &str = "thread_comm";
+    pub const TID: &str = "tid";
+    pub const GID: &str = "gid";
+    /// cgroup v2 id of the sender.
+    pub const CGROUP_ID: &str = "cgroup_id";
+    /// What a syslog sender wrote in its own header: tag, pid, hostname.
+    pub const CLAIMED_TAG: &str = "claimed_tag";
+    pub const CLAIMED_PID: &str = "claimed_pid";
+    pub const CLAIMED_HOSTNAME: &str = "claimed_hostname";
+    /// `true` when the claimed tag or pid contradicts what the kernel saw.
+    pub const IDENTITY_MISMATCH: &str = "identity_mismatch";
+    /// `pid`, `tag` or `pid,tag`.
+    pub const IDENTITY_MISMATCH_REASON: &str = "identity_mismatch_reason";
     /// RFC 5424 MSGID.
     pub const MSGID: &str = "msgid";
     /// Path of the file a line was imported from.

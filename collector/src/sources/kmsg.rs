@@ -274,7 +274,10 @@ impl Reader {
         self.builder.append(&row, now_ns(), |extra| {
             extra.put(extra_key::KMSG_SEQ, decimal(rec.seq, &mut [0; 20]));
             if lost_before > 0 {
-                extra.put("kmsg_lost_before", decimal(lost_before, &mut [0; 20]));
+                extra.put(
+                    extra_key::KMSG_LOST_BEFORE,
+                    decimal(lost_before, &mut [0; 20]),
+                );
             }
             for (key, value) in dict_entries(rec.dict) {
                 extra.put_joined(&[b"kmsg.", key], value);

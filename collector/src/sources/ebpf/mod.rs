@@ -57,7 +57,7 @@ use anyhow::{Context as _, Result};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use collector_ebpf_common::{DevIno, STAT_DROPPED, STAT_FAULTED, STAT_SENT, STAT_TRUNCATED};
 use crossbeam_channel::{Sender, TrySendError};
-use infralog_schemas::source;
+use infralog_schemas::{extra_key, source};
 use serde::Deserialize;
 
 use crate::batch::{LogBatchBuilder, Row, decimal};
@@ -477,13 +477,13 @@ fn signed(v: i64, buf: &mut [u8; 20]) -> &[u8] {
 
 fn put_common(w: &mut crate::batch::ExtraWriter<'_>, ev: &Event<'_>) {
     let mut b = [0u8; 20];
-    w.put("ebpf_hook", ev.hook().as_bytes());
+    w.put(extra_key::EBPF_HOOK, ev.hook().as_bytes());
     if ev.thread_comm() != ev.comm() {
-        w.put("thread_comm", ev.thread_comm());
+        w.put(extra_key::THREAD_COMM, ev.thread_comm());
     }
-    w.put("tid", signed(ev.tid() as i64, &mut b));
-    w.put("gid", decimal(ev.gid() as u64, &mut b));
-    w.put("cgroup_id", decimal(ev.header.cgroup_id, &mut b));
+    w.put(extra_key::TID, signed(ev.tid() as i64, &mut b));
+    w.put(extra_key::GID, decimal(ev.gid() as u64, &mut b));
+    w.put(extra_key::CGROUP_ID, decimal(ev.header.cgroup_id, &mut b));
 }
 
 fn append_syslog(ev: &Event<'_>, rc: &RowCtx, builder: &mut LogBatchBuilder) {
@@ -514,22 +514,25 @@ fn append_syslog(ev: &Event<'_>, rc: &RowCtx, builder: &mut LogBatchBuilder) {
     builder.append(&row, now_ns(), |w| {
         let mut b = [0u8; 20];
         if let Some(tag) = rec.app_name {
-            w.put("claimed_tag", tag);
+            w.put(extra_key::CLAIMED_TAG, tag);
         }
         if let Some(pid) = rec.proc_id {
-            w.put("claimed_pid", signed(pid as i64, &mut b));
+            w.put(extra_key::CLAIMED_PID, signed(pid as i64, &mut b));
         }
         if let Some(h) = rec.hostname
             && h != rc.hostname.as_bytes()
         {
-            w.put("claimed_hostname", h);
+            w.put(extra_key::CLAIMED_HOSTNAME, h);
         }
         if let Some(msgid) = rec.msgid {
             w.put(infralog_schemas::extra_key::MSGID, msgid);
         }
         if mismatch.any() {
-            w.put("identity_mismatch", b"true");
-            w.put("identity_mismatch_reason", mismatch.reason().as_bytes());
+            w.put(extra_key::IDENTITY_MISMATCH, b"true");
+            w.put(
+                extra_key::IDENTITY_MISMATCH_REASON,
+                mismatch.reason().as_bytes(),
+            );
         }
         put_common(w, ev);
     });

@@ -18,13 +18,16 @@ use crate::batch::{LogBatchBuilder, Row};
 use crate::chunk::Chunk;
 use crate::lines::LineReader;
 use crate::parse::{Format, ParseContext, parse_line, rfc5424};
-use crate::time::{NANOS_PER_SEC, boot_unix_ns, local_utc_offset_secs, now_ns};
+use crate::time::{NANOS_PER_SEC, boot_unix_ns, now_ns};
 
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub format: Format,
     /// Hostname for lines that do not state one.
     pub hostname: String,
+    /// Offset of the writers' local time from UTC, for timestamps that carry no zone
+    /// (RFC 3164).
+    pub utc_offset_secs: i32,
     pub archive: String,
     pub chunk_rows: usize,
     pub max_message_bytes: usize,
@@ -136,7 +139,7 @@ fn import_file(
         .map_or_else(|| now_ns() / NANOS_PER_SEC, |d| d.as_secs() as i64);
     let ctx = ParseContext {
         reference_unix_secs: mtime,
-        utc_offset_secs: local_utc_offset_secs(),
+        utc_offset_secs: opts.utc_offset_secs,
         boot_unix_ns: Some(boot_unix_ns()),
     };
     let path_text = path.display().to_string();

@@ -46,6 +46,10 @@ enum Command {
         /// Hostname for lines that do not state one (default: this host's).
         #[arg(long)]
         hostname: Option<String>,
+        /// Zone of timestamps that state none (RFC 3164), as an offset from UTC: `Z`,
+        /// `+02:00`, `-0500`. Default: this host's current offset.
+        #[arg(long, value_parser = infralog_collector::time::parse_utc_offset, allow_hyphen_values = true)]
+        utc_offset: Option<i32>,
         /// Archive directory.
         #[arg(long, default_value = "./data")]
         archive: String,
@@ -74,10 +78,22 @@ fn main() -> ExitCode {
         Command::Import {
             format,
             hostname,
+            utc_offset,
             archive,
             max_message_bytes,
             files,
-        } => run_import(format, hostname, archive, max_message_bytes, files),
+        } => {
+            let utc_offset =
+                utc_offset.unwrap_or_else(infralog_collector::time::local_utc_offset_secs);
+            run_import(
+                format,
+                hostname,
+                utc_offset,
+                archive,
+                max_message_bytes,
+                files,
+            )
+        }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -108,6 +124,7 @@ fn init_logging() {
 fn run_import(
     format: Format,
     hostname: Option<String>,
+    utc_offset_secs: i32,
     archive: String,
     max_message_bytes: usize,
     files: Vec<PathBuf>,
@@ -116,6 +133,7 @@ fn run_import(
     let opts = ImportOptions {
         format,
         hostname: hostname.unwrap_or_else(infralog_collector::config::system_hostname),
+        utc_offset_secs,
         archive,
         chunk_rows: defaults.collector.chunk_rows,
         max_message_bytes,

@@ -75,6 +75,35 @@ pub fn local_utc_offset_secs() -> i32 {
     }
 }
 
+/// Parses a UTC offset as written in RFC 3339 and by `date +%z`: `Z`, `+02:00`, `-0530`,
+/// `+2`. Returns seconds east of UTC.
+pub fn parse_utc_offset(s: &str) -> Result<i32, String> {
+    let bad = || format!("invalid UTC offset {s:?}: expected Z, +HH:MM, -HHMM or +H");
+    if s == "Z" || s == "z" {
+        return Ok(0);
+    }
+    let (sign, rest) = match s.as_bytes().first() {
+        Some(b'+') => (1, &s[1..]),
+        Some(b'-') => (-1, &s[1..]),
+        _ => return Err(bad()),
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h, m),
+        None if rest.len() == 4 => rest.split_at(2),
+        None => (rest, "0"),
+    };
+    let all_digits =
+        |x: &str| !x.is_empty() && x.len() <= 2 && x.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(h) || !all_digits(m) {
+        return Err(bad());
+    }
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h > 23 || m > 59 {
+        return Err(bad());
+    }
+    Ok(sign * (h * 3600 + m * 60))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +121,17 @@ mod tests {
             format_date(days_from_civil(2024, 2, 29) as i32),
             "2024-02-29"
         );
+    }
+
+    #[test]
+    fn utc_offsets_parse_in_the_usual_spellings() {
+        assert_eq!(parse_utc_offset("Z"), Ok(0));
+        assert_eq!(parse_utc_offset("+02:00"), Ok(7200));
+        assert_eq!(parse_utc_offset("-0530"), Ok(-19_800));
+        assert_eq!(parse_utc_offset("+2"), Ok(7200));
+        for bad in ["", "2", "+", "+24:00", "+01:60", "+1:2:3", "CET", "+0a"] {
+            assert!(parse_utc_offset(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

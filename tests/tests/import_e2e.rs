@@ -121,3 +121,48 @@ print(json.dumps(out))
         );
     }
 }
+
+/// RFC 3164 stamps carry no zone: `--utc-offset` says which one the writers used, and a
+/// malformed offset is refused before anything is imported.
+#[test]
+fn utc_offset_places_zoneless_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("paris.log");
+    std::fs::write(
+        &file,
+        "Nov  7 10:30:45 host1 app[1]: from a host in UTC+2\n",
+    )
+    .unwrap();
+    let import = |offset: &str, archive: &std::path::Path| {
+        Command::new(bin("infra-collector"))
+            .args(["import", "--utc-offset", offset, "--archive"])
+            .arg(archive)
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    for (offset, want) in [
+        ("+02:00", "08:30:45"),
+        ("-0500", "15:30:45"),
+        ("Z", "10:30:45"),
+    ] {
+        let archive = dir.path().join(format!("archive{offset}"));
+        let out = import(offset, &archive);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows = query_csv(&archive, "SELECT timestamp FROM logs");
+        assert_eq!(rows.len(), 1);
+        assert!(
+            rows[0][0].contains(&format!("T{want}")),
+            "{offset}: {rows:?}"
+        );
+    }
+    let out = import("CET", &dir.path().join("never"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid UTC offset \"CET\""), "{stderr}");
+    assert!(!dir.path().join("never").exists(), "nothing imported");
+}

@@ -27,6 +27,27 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct ImportArgs {
+    #[arg(long, value_enum, default_value = "auto")]
+    format: Format,
+    /// Hostname for lines that do not state one (default: this host's).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Zone of timestamps that state none (RFC 3164), as an offset from UTC: `Z`,
+    /// `+02:00`, `-0500`. Default: this host's current offset.
+    #[arg(long, value_parser = infralog_collector::time::parse_utc_offset, allow_hyphen_values = true)]
+    utc_offset: Option<i32>,
+    /// Archive directory.
+    #[arg(long, default_value = "./data")]
+    archive: String,
+    /// Lines longer than this are cut and flagged.
+    #[arg(long, default_value_t = infralog_collector::batch::DEFAULT_MAX_MESSAGE_BYTES)]
+    max_message_bytes: usize,
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the collector: capture from the configured sources until SIGINT/SIGTERM.
@@ -40,25 +61,7 @@ enum Command {
         once: bool,
     },
     /// Backfill log files into the archive.
-    Import {
-        #[arg(long, value_enum, default_value = "auto")]
-        format: Format,
-        /// Hostname for lines that do not state one (default: this host's).
-        #[arg(long)]
-        hostname: Option<String>,
-        /// Zone of timestamps that state none (RFC 3164), as an offset from UTC: `Z`,
-        /// `+02:00`, `-0500`. Default: this host's current offset.
-        #[arg(long, value_parser = infralog_collector::time::parse_utc_offset, allow_hyphen_values = true)]
-        utc_offset: Option<i32>,
-        /// Archive directory.
-        #[arg(long, default_value = "./data")]
-        archive: String,
-        /// Lines longer than this are cut and flagged.
-        #[arg(long, default_value_t = infralog_collector::batch::DEFAULT_MAX_MESSAGE_BYTES)]
-        max_message_bytes: usize,
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Import(ImportArgs),
     /// Print the built-in default configuration.
     Config,
     /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
@@ -75,25 +78,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
-        Command::Import {
-            format,
-            hostname,
-            utc_offset,
-            archive,
-            max_message_bytes,
-            files,
-        } => {
-            let utc_offset =
-                utc_offset.unwrap_or_else(infralog_collector::time::local_utc_offset_secs);
-            run_import(
-                format,
-                hostname,
-                utc_offset,
-                archive,
-                max_message_bytes,
-                files,
-            )
-        }
+        Command::Import(args) => run_import(args),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -121,26 +106,23 @@ fn init_logging() {
         .init();
 }
 
-fn run_import(
-    format: Format,
-    hostname: Option<String>,
-    utc_offset_secs: i32,
-    archive: String,
-    max_message_bytes: usize,
-    files: Vec<PathBuf>,
-) -> Result<ExitCode> {
+fn run_import(args: ImportArgs) -> Result<ExitCode> {
     let defaults = Config::default_config();
     let opts = ImportOptions {
-        format,
-        hostname: hostname.unwrap_or_else(infralog_collector::config::system_hostname),
-        utc_offset_secs,
-        archive,
+        format: args.format,
+        hostname: args
+            .hostname
+            .unwrap_or_else(infralog_collector::config::system_hostname),
+        utc_offset_secs: args
+            .utc_offset
+            .unwrap_or_else(infralog_collector::time::local_utc_offset_secs),
+        archive: args.archive,
         chunk_rows: defaults.collector.chunk_rows,
-        max_message_bytes,
+        max_message_bytes: args.max_message_bytes,
         writer: defaults.archive.writer_options(),
         progress: true,
     };
-    let report = import(&files, &opts)?;
+    let report = import(&args.files, &opts)?;
     let secs = report.elapsed.as_secs_f64();
     eprintln!(
         "imported {} lines ({} bytes) from {} file(s) in {:.2}s ({:.0} lines/s): \

@@ -49,13 +49,6 @@ pub struct ImportReport {
     pub elapsed: Duration,
 }
 
-#[derive(Default)]
-struct Counts {
-    lines: u64,
-    parse_errors: u64,
-    truncated: u64,
-}
-
 pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
     let started = Instant::now();
     let archive = Archive::open(&opts.archive)?;
@@ -69,11 +62,10 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
         .sum();
     let bar = progress_bar(total, opts.progress);
     let mut report = ImportReport::default();
-    let mut counts = Counts::default();
     let mut builder = LogBatchBuilder::with_max_message(opts.chunk_rows, opts.max_message_bytes);
     let mut result = Ok(());
     for path in files {
-        match import_file(path, opts, &mut builder, &mut counts, &tx, &bar) {
+        match import_file(path, opts, &mut builder, &mut report, &tx, &bar) {
             Ok(bytes) => {
                 report.files_imported += 1;
                 report.bytes += bytes;
@@ -97,9 +89,6 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
     bar.finish_and_clear();
     result?;
     report.archive = archived?;
-    report.lines = counts.lines;
-    report.parse_errors = counts.parse_errors;
-    report.truncated = counts.truncated;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -115,7 +104,7 @@ fn import_file(
     path: &Path,
     opts: &ImportOptions,
     builder: &mut LogBatchBuilder,
-    counts: &mut Counts,
+    report: &mut ImportReport,
     tx: &Sender<Chunk>,
     bar: &ProgressBar,
 ) -> Result<u64, FileError> {
@@ -158,9 +147,9 @@ fn import_file(
         let rec = parse_line(opts.format, line.bytes, &ctx);
         let mut row = Row::from_record(&rec, source::FILE, opts.hostname.as_bytes(), ingested_at);
         row.original_len = line.original_len;
-        counts.lines += 1;
-        counts.parse_errors += rec.error.is_some() as u64;
-        counts.truncated += line.original_len.is_some() as u64;
+        report.lines += 1;
+        report.parse_errors += rec.error.is_some() as u64;
+        report.truncated += line.original_len.is_some() as u64;
         builder.append(&row, ingested_at, |extra| {
             extra.put(extra_key::FILE_PATH, path_text.as_bytes());
             if let Some(msgid) = rec.msgid {

@@ -150,12 +150,12 @@ impl Reader {
                 Ok(0) => self.idle()?,
                 Ok(n) => self.on_record(&buf[..n])?,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.release_held(false)?;
+                    self.release_held(false);
                     if self.ctx.once && self.held.is_empty() {
                         return self.send_chunk();
                     }
                     if self.ctx.stopping() {
-                        self.release_held(true)?;
+                        self.release_held(true);
                         return self.send_chunk();
                     }
                     self.idle()?;
@@ -230,7 +230,8 @@ impl Reader {
                 lost_before,
                 since: Instant::now(),
             });
-            return self.release_held(false);
+            self.release_held(false);
+            return Ok(());
         }
         self.append(&rec, lost_before, None);
         Ok(())
@@ -238,7 +239,7 @@ impl Reader {
 
     /// Archives held records from the front while their caller is known or they waited
     /// long enough (all of them when `all`).
-    fn release_held(&mut self, all: bool) -> Result<()> {
+    fn release_held(&mut self, all: bool) {
         while let Some(held) = self.held.pop_front() {
             let rec = parse_record(&held.record).expect("held records parsed before");
             let caller = self.join.take(rec.message);
@@ -248,7 +249,6 @@ impl Reader {
             }
             self.append(&rec, held.lost_before, caller.as_ref());
         }
-        Ok(())
     }
 
     fn append(&mut self, rec: &KmsgRecord<'_>, lost_before: u64, caller: Option<&KernelCaller>) {

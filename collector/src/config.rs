@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
-use crate::archive::WriterOptions;
+use crate::archive::ArchiverOptions;
 use crate::archive::parquet::EncodeOptions;
+use crate::spool::SpoolOptions;
 
 /// The default configuration, embedded in the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/infra-collector.toml");
@@ -18,7 +19,35 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub archive: ArchiveConfig,
     #[serde(default)]
+    pub spool: SpoolConfig,
+    #[serde(default)]
     pub sources: SourcesConfig,
+}
+
+/// The spool: where rows are durable before they are archived, and where each source's
+/// position lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Empty: `<collector.state_dir>/spool`.
+    pub dir: String,
+    pub fsync_interval_ms: u64,
+    pub segment_mb: u64,
+    pub seal_secs: u64,
+    pub max_mb: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        let d = SpoolOptions::default();
+        Self {
+            dir: String::new(),
+            fsync_interval_ms: d.fsync_interval.as_millis() as u64,
+            segment_mb: d.segment_bytes >> 20,
+            seal_secs: d.seal_after.as_secs(),
+            max_mb: d.max_bytes >> 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,23 +77,17 @@ fn default_max_message_bytes() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveConfig {
+    /// A directory or `s3://bucket/prefix`.
     pub path: String,
-    #[serde(default = "default_file_rows")]
-    pub file_rows: usize,
-    #[serde(default = "default_flush_interval_secs")]
-    pub flush_interval_secs: u64,
+    /// Endpoint, region and where the credentials are, for an S3 archive.
+    #[serde(default)]
+    pub s3: infralog_store::S3Settings,
     #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
     #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
 }
 
-fn default_file_rows() -> usize {
-    WriterOptions::default().file_rows
-}
-fn default_flush_interval_secs() -> u64 {
-    WriterOptions::default().flush_interval.as_secs()
-}
 fn default_zstd_level() -> i32 {
     EncodeOptions::default().zstd_level
 }
@@ -73,12 +96,9 @@ fn default_row_group_rows() -> usize {
 }
 
 impl ArchiveConfig {
-    pub fn writer_options(&self) -> WriterOptions {
-        WriterOptions {
-            file_rows: self.file_rows,
-            max_buffered_rows: self.file_rows.saturating_mul(2),
-            flush_interval: Duration::from_secs(self.flush_interval_secs),
-            encoders: WriterOptions::default().encoders,
+    pub fn archiver_options(&self) -> ArchiverOptions {
+        ArchiverOptions {
+            encoders: ArchiverOptions::default().encoders,
             encode: EncodeOptions {
                 zstd_level: self.zstd_level,
                 row_group_rows: self.row_group_rows,
@@ -152,7 +172,7 @@ impl Config {
     }
 
     fn validate(&self, origin: &str) -> Result<()> {
-        let checks: [(bool, &str); 5] = [
+        let checks: [(bool, &str); 8] = [
             (
                 self.collector.chunk_rows > 0,
                 "collector.chunk_rows must be at least 1",
@@ -162,8 +182,20 @@ impl Config {
                 "collector.max_message_bytes must be at least 64",
             ),
             (
-                self.archive.file_rows > 0,
-                "archive.file_rows must be at least 1",
+                self.spool.segment_mb >= 1,
+                "spool.segment_mb must be at least 1",
+            ),
+            (
+                self.spool.max_mb >= 2 * self.spool.segment_mb,
+                "spool.max_mb must be at least twice spool.segment_mb",
+            ),
+            (
+                self.spool.seal_secs >= 1,
+                "spool.seal_secs must be at least 1",
+            ),
+            (
+                self.spool.fsync_interval_ms <= 60_000,
+                "spool.fsync_interval_ms must be at most 60000",
             ),
             (
                 (1..=22).contains(&self.archive.zstd_level),
@@ -179,7 +211,24 @@ impl Config {
                 bail!("invalid configuration {origin}: {why}");
             }
         }
+        infralog_store::Location::parse(&self.archive.path)
+            .with_context(|| format!("invalid configuration {origin}: archive.path"))?;
         Ok(())
+    }
+
+    pub fn spool_options(&self) -> SpoolOptions {
+        let dir = if self.spool.dir.is_empty() {
+            self.collector.state_dir.join("spool")
+        } else {
+            PathBuf::from(&self.spool.dir)
+        };
+        SpoolOptions {
+            dir,
+            fsync_interval: Duration::from_millis(self.spool.fsync_interval_ms),
+            segment_bytes: self.spool.segment_mb << 20,
+            seal_after: Duration::from_secs(self.spool.seal_secs),
+            max_bytes: self.spool.max_mb << 20,
+        }
     }
 
     /// The hostname for rows that do not state one.
@@ -230,7 +279,7 @@ mod tests {
 
     #[test]
     fn wrong_type_and_bad_value_are_refused() {
-        let text = DEFAULT_CONFIG.replace("file_rows = 1000000", "file_rows = \"many\"");
+        let text = DEFAULT_CONFIG.replace("segment_mb = 64", "segment_mb = \"many\"");
         let err = Config::parse(&text, "t").unwrap_err().to_string();
         assert!(err.contains("line"), "{err}");
         let text = DEFAULT_CONFIG.replace("zstd_level = 3", "zstd_level = 99");

@@ -1,7 +1,8 @@
 //! `infra-collector import`: backfills log files into the archive.
 //!
-//! Files are read line by line through the same parsers and batch builder as the live
-//! sources; a file that cannot be read is reported and skipped, the others still go in.
+//! Files are read line by line through the same parsers, batch builder, spool and archiver
+//! as the live sources (the spool is a private one, removed at the end); a file that
+//! cannot be read is reported and skipped, the others still go in.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -13,11 +14,16 @@ use crossbeam_channel::Sender;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use infralog_schemas::{extra_key, source};
 
-use crate::archive::{Archive, ArchiveWriter, WriterOptions, WriterReport};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::archive::{Archive, ArchiveReport, ArchiverOptions};
 use crate::batch::{LogBatchBuilder, Row};
 use crate::chunk::Chunk;
 use crate::lines::LineReader;
 use crate::parse::{Format, ParseContext, parse_line, rfc5424};
+use crate::pipeline::Pipeline;
+use crate::spool::SpoolOptions;
 use crate::time::{NANOS_PER_SEC, boot_unix_ns, now_ns};
 
 #[derive(Debug, Clone)]
@@ -29,9 +35,12 @@ pub struct ImportOptions {
     /// (RFC 3164).
     pub utc_offset_secs: i32,
     pub archive: String,
+    pub s3: infralog_store::S3Settings,
     pub chunk_rows: usize,
     pub max_message_bytes: usize,
-    pub writer: WriterOptions,
+    pub archiver: ArchiverOptions,
+    /// The private spool; its directory must not exist yet, and is removed at the end.
+    pub spool: SpoolOptions,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
 }
@@ -45,15 +54,25 @@ pub struct ImportReport {
     pub files_imported: usize,
     /// Files that could not be read, with the reason.
     pub failed: Vec<(PathBuf, String)>,
-    pub archive: WriterReport,
+    pub archive: ArchiveReport,
     pub elapsed: Duration,
 }
 
 pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
     let started = Instant::now();
-    let archive = Archive::open(&opts.archive)?;
-    let (tx, rx) = crossbeam_channel::bounded(4);
-    let writer = ArchiveWriter::spawn(archive, None, rx, opts.writer);
+    let archive = Archive::open_with(&opts.archive, &opts.s3)?;
+    anyhow::ensure!(
+        !opts.spool.dir.exists(),
+        "import spool {} exists already",
+        opts.spool.dir.display()
+    );
+    let pipeline = Pipeline::start(
+        opts.spool.clone(),
+        archive,
+        opts.archiver,
+        Arc::new(AtomicBool::new(false)),
+    )?;
+    let tx = pipeline.chunks.clone();
 
     let total: u64 = files
         .iter()
@@ -85,10 +104,16 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
         result = send(&tx, &mut builder);
     }
     drop(tx);
-    let archived = writer.join();
+    let archived = pipeline.finish();
     bar.finish_and_clear();
     result?;
     report.archive = archived?;
+    std::fs::remove_dir_all(&opts.spool.dir).with_context(|| {
+        format!(
+            "cannot remove the import spool {}",
+            opts.spool.dir.display()
+        )
+    })?;
     report.elapsed = started.elapsed();
     Ok(report)
 }

@@ -1,6 +1,6 @@
-//! infra-collector: sources turn their input into [`chunk::Chunk`]s of Arrow rows, the
-//! archive writer turns chunks into sorted zstd Parquet and only then commits the sources'
-//! checkpoints.
+//! infra-collector: sources turn their input into [`chunk::Chunk`]s of Arrow rows; the
+//! [`spool`] makes each chunk durable together with its source's position, and the
+//! [`archive`] turns sealed spool segments into sorted zstd Parquet.
 
 pub mod archive;
 pub mod batch;
@@ -9,9 +9,11 @@ pub mod config;
 pub mod import;
 pub mod lines;
 pub mod parse;
+pub mod pipeline;
 pub mod privilege;
 pub mod probe;
 pub mod run;
 pub mod sources;
+pub mod spool;
 pub mod state;
 pub mod time;

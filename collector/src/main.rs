@@ -38,9 +38,14 @@ struct ImportArgs {
     /// `+02:00`, `-0500`. Default: this host's current offset.
     #[arg(long, value_parser = infralog_collector::time::parse_utc_offset, allow_hyphen_values = true)]
     utc_offset: Option<i32>,
-    /// Archive directory.
-    #[arg(long, default_value = "./data")]
-    archive: String,
+    /// Archive: a directory or s3://bucket/prefix (default: the configuration's
+    /// archive.path, `./data` in the built-in one).
+    #[arg(long)]
+    archive: Option<String>,
+    /// Configuration whose [archive] (S3 settings, zstd level) and [spool] sizes to use
+    /// (default: built-in). Its sources are not run.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Lines longer than this are cut and flagged.
     #[arg(long, default_value_t = infralog_collector::batch::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
@@ -64,6 +69,15 @@ enum Command {
     Import(ImportArgs),
     /// Print the built-in default configuration.
     Config,
+    /// Show what the spool holds (segments, rows, what waits for the archive, each
+    /// source's position), or verify every record's checksum and rows.
+    Spool {
+        #[command(subcommand)]
+        action: SpoolAction,
+        /// Configuration file whose spool to inspect (default: built-in).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
     /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
     /// and why, and what the collector falls back to.
     Probe {
@@ -73,12 +87,21 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Clone, Copy)]
+enum SpoolAction {
+    /// Segments, sizes, rows, what waits for the archive, and the checkpoints.
+    Status,
+    /// Like status, and fail (exit 1) when a record is damaged or does not decode.
+    Verify,
+}
+
 fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
         Command::Import(args) => run_import(args),
+        Command::Spool { action, config } => spool(action, config),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -107,7 +130,7 @@ fn init_logging() {
 }
 
 fn run_import(args: ImportArgs) -> Result<ExitCode> {
-    let defaults = Config::default_config();
+    let defaults = load_config(args.config.as_ref())?;
     let opts = ImportOptions {
         format: args.format,
         hostname: args
@@ -116,10 +139,21 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         utc_offset_secs: args
             .utc_offset
             .unwrap_or_else(infralog_collector::time::local_utc_offset_secs),
-        archive: args.archive,
+        archive: args
+            .archive
+            .unwrap_or_else(|| defaults.archive.path.clone()),
+        s3: defaults.archive.s3.clone(),
         chunk_rows: defaults.collector.chunk_rows,
         max_message_bytes: args.max_message_bytes,
-        writer: defaults.archive.writer_options(),
+        archiver: defaults.archive.archiver_options(),
+        spool: infralog_collector::spool::SpoolOptions {
+            dir: std::env::temp_dir().join(format!(
+                "infralog-import-{}-{}",
+                std::process::id(),
+                infralog_collector::time::now_ns()
+            )),
+            ..defaults.spool_options()
+        },
         progress: true,
     };
     let report = import(&args.files, &opts)?;
@@ -142,6 +176,25 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
     } else {
         eprintln!("{} file(s) could not be imported", report.failed.len());
         Ok(ExitCode::from(2))
+    }
+}
+
+fn spool(action: SpoolAction, config: Option<PathBuf>) -> Result<ExitCode> {
+    let dir = load_config(config.as_ref())?.spool_options().dir;
+    anyhow::ensure!(dir.is_dir(), "no spool at {}", dir.display());
+    let status = infralog_collector::spool::inspect::inspect(&dir)?;
+    print!("{}", status.render(&dir));
+    let problems = status.problems();
+    match action {
+        SpoolAction::Verify if problems > 0 => {
+            println!("verify: {problems} problem(s) found");
+            Ok(ExitCode::FAILURE)
+        }
+        SpoolAction::Verify => {
+            println!("verify: every record is intact");
+            Ok(ExitCode::SUCCESS)
+        }
+        SpoolAction::Status => Ok(ExitCode::SUCCESS),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The running collector: configuration → sources → archive writer. `infra-collector run`
+//! The running collector: configuration → sources → spool → archive. `infra-collector run`
 //! and the eBPF load harness both start it here, so there is one wiring.
 
 use std::sync::Arc;
@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::archive::{Archive, ArchiveWriter, WriterReport};
+use crate::archive::{Archive, ArchiveReport};
 use crate::config::Config;
+use crate::pipeline::Pipeline;
 use crate::sources::ebpf::{self, EbpfStatus};
 use crate::sources::kmsg::{self, KmsgStats};
 use crate::sources::{KernelCaller, SourceContext};
-use crate::state::CheckpointStore;
 
 /// Console events waiting to be joined with their /dev/kmsg record.
 const KERNEL_CALLER_QUEUE: usize = 65_536;
@@ -21,7 +21,7 @@ const KERNEL_CALLER_QUEUE: usize = 65_536;
 pub struct Collector {
     shutdown: Arc<AtomicBool>,
     sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
-    writer: ArchiveWriter,
+    pipeline: Pipeline,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
     pub kmsg: Option<Arc<KmsgStats>>,
@@ -30,7 +30,7 @@ pub struct Collector {
 /// What a run did.
 #[derive(Debug)]
 pub struct RunReport {
-    pub archived: WriterReport,
+    pub archived: ArchiveReport,
     /// Sources that ended with an error, with the error.
     pub failed: Vec<(&'static str, String)>,
 }
@@ -41,25 +41,23 @@ impl Collector {
     /// and skipped.
     pub fn start(config: &Config, once: bool) -> Result<Collector> {
         let hostname: Arc<str> = config.hostname().into();
-        let checkpoints = Arc::new(CheckpointStore::open(&config.collector.state_dir)?);
-        let archive = Archive::open(&config.archive.path)?;
+        let archive = Archive::open_with(&config.archive.path, &config.archive.s3)?;
         tracing::info!(
             archive = archive.location(),
             hostname = &*hostname,
             "infra-collector starting"
         );
-        let (tx, rx) = crossbeam_channel::bounded(16);
-        let writer = ArchiveWriter::spawn(
-            archive,
-            Some(checkpoints.clone()),
-            rx,
-            config.archive.writer_options(),
-        );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let pipeline = Pipeline::start(
+            config.spool_options(),
+            archive,
+            config.archive.archiver_options(),
+            shutdown.clone(),
+        )?;
         let ctx = SourceContext {
             hostname,
-            chunks: tx,
-            checkpoints,
+            chunks: pipeline.chunks.clone(),
+            checkpoints: pipeline.checkpoints.clone(),
             shutdown: shutdown.clone(),
             chunk_rows: config.collector.chunk_rows,
             chunk_max_age: Duration::from_millis(config.collector.chunk_max_age_ms),
@@ -97,7 +95,7 @@ impl Collector {
                 Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
             }
         }
-        // The writer stops once every sender is gone: only the sources keep one.
+        // The pipeline finishes once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {
             tracing::warn!("no source is running: nothing to collect (see the messages above)");
@@ -105,7 +103,7 @@ impl Collector {
         Ok(Collector {
             shutdown,
             sources,
-            writer,
+            pipeline,
             ebpf,
             kmsg: kmsg_stats,
         })
@@ -121,8 +119,8 @@ impl Collector {
         self.sources.iter().all(|(_, h)| h.is_finished())
     }
 
-    /// Asks the sources to stop, waits for them, and for the archive writer to write what
-    /// they sent.
+    /// Asks the sources to stop, waits for them, for the spool to take what they sent and
+    /// for the archiver to archive it (what it cannot archive now stays in the spool).
     pub fn stop(self) -> Result<RunReport> {
         self.shutdown.store(true, Ordering::Relaxed);
         let mut failed = Vec::new();
@@ -143,7 +141,7 @@ impl Collector {
                 s.attributed.load(Ordering::Relaxed)
             );
         }
-        let archived = self.writer.join().context("archive writer failed")?;
+        let archived = self.pipeline.finish()?;
         tracing::info!(
             rows = archived.rows,
             files = archived.files,

@@ -24,8 +24,12 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).
-pub const PYTHON_PACKAGES: &[(&str, &str)] =
-    &[("duckdb", "duckdb==2.0.0"), ("pyarrow", "pyarrow==26.0.1")];
+pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("duckdb", "duckdb==2.0.0"),
+    ("pyarrow", "pyarrow==26.0.1"),
+    // moto_server: a real S3 API on 127.0.0.1 for the archive tests (boto3 comes with it).
+    ("moto.server", "moto[server]==5.2.1"),
+];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";
 /// The LLVM that bpf-linker 0.10.4 links with: the nightly's own.

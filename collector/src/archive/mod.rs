@@ -1,13 +1,14 @@
-//! Archive: chunks in, sorted zstd Parquet out, in the hive layout of the schema crate.
+//! Archive: sealed spool segments in, sorted zstd Parquet out, in the hive layout of the
+//! schema crate.
 //!
 //! - [`parquet`] encodes one partition's rows as a file;
-//! - [`store`] puts files into an `object_store` (local directory now, S3 by config later);
-//! - [`writer`] is the thread that buffers chunks per partition, writes files, and commits
-//!   the sources' checkpoints once the rows before them are durable.
+//! - [`store`] puts files into an `object_store` (a local directory or S3);
+//! - [`archiver`] is the thread that turns each sealed segment into files and then deletes
+//!   the segment.
 
+pub mod archiver;
 pub mod parquet;
 pub mod store;
-pub mod writer;
 
+pub use archiver::{ArchiveReport, Archiver, ArchiverOptions};
 pub use store::Archive;
-pub use writer::{ArchiveWriter, WriterOptions, WriterReport};

@@ -1,69 +1,64 @@
-//! Where archive files go. Everything is written through `object_store`, so that a remote
-//! store is a matter of configuration; a local directory additionally gets fsync, because
-//! sources advance their checkpoints only once a file is durable.
+//! Where archive files go. Everything is written through `object_store` (a local directory
+//! or S3, see [`infralog_store`]); a local directory additionally gets fsync, because a
+//! spool segment is deleted as soon as its files are written.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use anyhow::{Context, Result};
+use infralog_store::object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use infralog_store::{S3Settings, Store};
+
+/// Objects bigger than this are uploaded in parts of this size, so a retry resends one part
+/// rather than the whole file.
+const MULTIPART_BYTES: usize = 16 << 20;
 
 pub struct Archive {
-    store: Arc<dyn ObjectStore>,
-    /// Set for a local directory: the root to fsync files under.
-    local_root: Option<PathBuf>,
-    /// Human-readable location, for messages.
-    location: String,
+    store: Store,
     runtime: tokio::runtime::Runtime,
 }
 
 impl Archive {
-    /// Opens an archive location: a directory path (created if missing) or a `file://`
-    /// URL.
+    /// Opens an archive location: a directory path (created if missing), a `file://` URL,
+    /// or `s3://bucket/prefix` with the default S3 settings (environment, credentials file).
     pub fn open(location: &str) -> Result<Self> {
-        let path = match location.split_once("://") {
-            None => PathBuf::from(location),
-            Some(("file", rest)) => PathBuf::from(rest),
-            Some((scheme, _)) => bail!(
-                "archive location {location:?}: scheme {scheme}:// is not supported \
-                 (use a directory path)"
-            ),
-        };
-        std::fs::create_dir_all(&path)
-            .with_context(|| format!("cannot create archive directory {}", path.display()))?;
-        let root = path
-            .canonicalize()
-            .with_context(|| format!("cannot resolve archive directory {}", path.display()))?;
-        let store = LocalFileSystem::new_with_prefix(&root)
-            .with_context(|| format!("cannot open archive directory {}", root.display()))?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        Self::open_with(location, &S3Settings::default())
+    }
+
+    pub fn open_with(location: &str, s3: &S3Settings) -> Result<Self> {
+        let store = infralog_store::open(location, s3)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("archive-io")
             .enable_all()
             .build()
             .context("cannot start the archive's I/O runtime")?;
-        Ok(Self {
-            store: Arc::new(store),
-            location: root.display().to_string(),
-            local_root: Some(root),
-            runtime,
-        })
+        Ok(Self { store, runtime })
     }
 
     pub fn location(&self) -> &str {
-        &self.location
+        &self.store.display
     }
 
     /// Writes `bytes` at `path` (relative to the archive root) and makes it durable.
     /// Writing the same path again replaces the object, so a retried write never
     /// duplicates rows.
     pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        let object_path = ObjectPath::parse(path)
-            .with_context(|| format!("invalid archive object path {path:?}"))?;
+        let object_path = self.store.path(path)?;
+        let store = &self.store.store;
         self.runtime
-            .block_on(self.store.put(&object_path, PutPayload::from(bytes)))
-            .with_context(|| format!("cannot write {path} to archive {}", self.location))?;
-        if let Some(root) = &self.local_root {
+            .block_on(async {
+                if bytes.len() <= MULTIPART_BYTES {
+                    store.put(&object_path, PutPayload::from(bytes)).await?;
+                } else {
+                    let upload = store.put_multipart(&object_path).await?;
+                    let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
+                    w.write(&bytes);
+                    w.finish().await?;
+                }
+                Ok::<_, infralog_store::object_store::Error>(())
+            })
+            .with_context(|| format!("cannot write {path} to archive {}", self.location()))?;
+        if let Some(root) = &self.store.local_root {
             sync_file_and_dir(&root.join(path))?;
         }
         Ok(())
@@ -113,5 +108,17 @@ mod tests {
     fn unsupported_scheme_is_a_clear_error() {
         let err = Archive::open("ftp://x/y").err().unwrap().to_string();
         assert!(err.contains("ftp://"), "{err}");
+    }
+
+    #[test]
+    fn big_files_go_up_in_parts_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path().to_str().unwrap()).unwrap();
+        let big: Vec<u8> = (0..MULTIPART_BYTES * 2 + 123).map(|i| i as u8).collect();
+        archive.put("logs/big.parquet", big.clone()).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("logs/big.parquet")).unwrap(),
+            big
+        );
     }
 }

@@ -43,7 +43,7 @@ pub fn capture(
     config.collector.chunk_rows = opts.chunk_rows;
     config.collector.chunk_max_age_ms = opts.chunk_max_age.as_millis() as u64;
     config.archive.path = opts.archive.clone();
-    config.archive.flush_interval_secs = 1;
+    config.spool.seal_secs = 1;
     config.sources.kmsg.enabled = opts.kmsg;
     config.sources.ebpf = opts.ebpf.clone();
 

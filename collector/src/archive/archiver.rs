@@ -1,0 +1,324 @@
+//! The archiver: turns each sealed spool segment into one sorted zstd Parquet object per
+//! (hostname, log_date) it holds, then deletes the segment.
+//!
+//! Object names derive from the segment (`<instance>-<seq>.parquet`), so archiving the
+//! same segment twice — after a crash between the upload and the delete, or a retried
+//! upload — overwrites the same objects instead of doubling rows. A segment is deleted
+//! only once every object made from it is durable.
+//!
+//! Memory is bounded by one segment: its rows are decoded, split by partition and encoded
+//! (partitions in parallel), and dropped before the next segment is read.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{cast, take_record_batch};
+use arrow::datatypes::Date32Type;
+use crossbeam_channel::Receiver;
+use infralog_schemas::{col, logs_schema, partition_dir};
+
+use super::Archive;
+use super::parquet::{EncodeOptions, encode_with};
+use crate::spool::{Segment, Usage, record, sync_dir};
+use crate::time::format_date;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiverOptions {
+    /// Threads that encode a segment's partitions.
+    pub encoders: usize,
+    pub encode: EncodeOptions,
+}
+
+impl Default for ArchiverOptions {
+    fn default() -> Self {
+        Self {
+            encoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            encode: EncodeOptions::default(),
+        }
+    }
+}
+
+/// What the archiver did over its lifetime.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ArchiveReport {
+    pub segments: u64,
+    pub rows: u64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Counters of the archiver, readable while it runs.
+#[derive(Debug, Default)]
+pub struct ArchiverStats {
+    pub segments: AtomicU64,
+    pub rows: AtomicU64,
+    pub files: AtomicU64,
+    pub bytes: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+pub struct Archiver {
+    handle: JoinHandle<Result<ArchiveReport>>,
+    pub stats: Arc<ArchiverStats>,
+}
+
+/// What the archiver needs from the spool.
+pub struct SpoolHandoff {
+    pub instance: String,
+    /// Sealed segments found at start-up, oldest first.
+    pub backlog: Vec<Segment>,
+    /// Segments the writer seals while running; closed when the writer stops.
+    pub sealed: Receiver<Segment>,
+    pub usage: Arc<Usage>,
+}
+
+impl Archiver {
+    /// Starts the archiver. It archives the backlog, then each segment the writer seals,
+    /// and returns when the writer is gone and everything handed over is archived — or,
+    /// once `shutdown` is set, when the archive keeps failing (the segments stay in the
+    /// spool for the next start).
+    pub fn spawn(
+        archive: Archive,
+        spool: SpoolHandoff,
+        opts: ArchiverOptions,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<Archiver> {
+        let stats = Arc::new(ArchiverStats::default());
+        let s = stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("archiver".into())
+            .spawn(move || {
+                let mut a = Worker {
+                    archive,
+                    instance: spool.instance,
+                    usage: spool.usage,
+                    opts,
+                    shutdown,
+                    stats: s,
+                    report: ArchiveReport::default(),
+                };
+                for seg in spool.backlog.into_iter().chain(spool.sealed.iter()) {
+                    if !a.archive_with_retry(&seg) {
+                        break;
+                    }
+                }
+                Ok(a.report)
+            })
+            .context("cannot start the archiver thread")?;
+        Ok(Archiver { handle, stats })
+    }
+
+    pub fn join(self) -> Result<ArchiveReport> {
+        match self.handle.join() {
+            Ok(r) => r,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+struct Worker {
+    archive: Archive,
+    instance: String,
+    usage: Arc<Usage>,
+    opts: ArchiverOptions,
+    shutdown: Arc<AtomicBool>,
+    stats: Arc<ArchiverStats>,
+    report: ArchiveReport,
+}
+
+impl Worker {
+    /// Archives one segment, retrying with backoff while the collector runs. Returns
+    /// false when it gave up (shutting down with the archive unreachable).
+    fn archive_with_retry(&mut self, seg: &Segment) -> bool {
+        let mut delay = Duration::from_millis(500);
+        let mut attempts_while_stopping = 0;
+        loop {
+            match self.archive_segment(seg) {
+                Ok(()) => return true,
+                Err(e) => {
+                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        segment = %seg.path.display(),
+                        "cannot archive spool segment (retrying in {delay:?}): {e:#}"
+                    );
+                    if self.shutdown.load(Ordering::Relaxed) {
+                        attempts_while_stopping += 1;
+                        if attempts_while_stopping >= 3 {
+                            tracing::warn!(
+                                "giving up archiving for now: the spool keeps what is left \
+                                 for the next start"
+                            );
+                            return false;
+                        }
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    fn archive_segment(&mut self, seg: &Segment) -> Result<()> {
+        let partitions = read_partitions(&seg.path)?;
+        let mut jobs: Vec<(String, Vec<RecordBatch>, usize)> = partitions
+            .into_iter()
+            .map(|((host, day), batches)| {
+                let rows = batches.iter().map(|b| b.num_rows()).sum();
+                let path = format!(
+                    "{}/{}-{:016x}.parquet",
+                    partition_dir(&host, &format_date(day)),
+                    self.instance,
+                    seg.seq
+                );
+                (path, batches, rows)
+            })
+            .collect();
+        // Biggest first, so the parallel encoders finish together.
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.2));
+        let next = AtomicUsize::new(0);
+        let (archive, encode) = (&self.archive, &self.opts.encode);
+        let results: Vec<Result<(u64, u64, u64)>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..self.opts.encoders.max(1).min(jobs.len().max(1)))
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut done = (0u64, 0u64, 0u64);
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some((path, batches, rows)) = jobs.get(i) else {
+                                return Ok(done);
+                            };
+                            let bytes = encode_with(batches, encode)?;
+                            let len = bytes.len() as u64;
+                            archive.put(path, bytes)?;
+                            tracing::debug!(path, rows, bytes = len, "archived");
+                            done.0 += *rows as u64;
+                            done.1 += 1;
+                            done.2 += len;
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|_| Err(anyhow!("an encoder panicked")))
+                })
+                .collect()
+        });
+        jobs.clear();
+        let (mut rows, mut files, mut bytes) = (0, 0, 0);
+        for r in results {
+            let (r, f, b) = r?;
+            rows += r;
+            files += f;
+            bytes += b;
+        }
+        std::fs::remove_file(&seg.path)
+            .with_context(|| format!("cannot delete archived segment {}", seg.path.display()))?;
+        if let Some(dir) = seg.path.parent() {
+            sync_dir(dir)?;
+        }
+        self.usage.free(seg.bytes);
+        self.report.segments += 1;
+        self.report.rows += rows;
+        self.report.files += files;
+        self.report.bytes += bytes;
+        self.stats.segments.fetch_add(1, Ordering::Relaxed);
+        self.stats.rows.fetch_add(rows, Ordering::Relaxed);
+        self.stats.files.fetch_add(files, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        tracing::debug!(segment = seg.seq, rows, files, "segment archived");
+        Ok(())
+    }
+}
+
+type Partitions = HashMap<(String, i32), Vec<RecordBatch>>;
+
+/// The rows of a sealed segment, by (hostname, log_date). Damaged records are reported
+/// and stepped over (recovery already counted them); the rest is kept.
+fn read_partitions(path: &Path) -> Result<Partitions> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read segment {}", path.display()))?;
+    let scan = record::scan(&bytes);
+    if !scan.skipped.is_empty() || scan.valid_end != bytes.len() {
+        tracing::error!(
+            segment = %path.display(),
+            damaged_bytes = scan.skipped_bytes() + (bytes.len() - scan.valid_end),
+            "sealed spool segment has damaged records; archiving the intact ones"
+        );
+    }
+    let mut parts: Partitions = HashMap::new();
+    for r in &scan.records {
+        let payload = record::parse_payload(&bytes[r.clone()])
+            .with_context(|| format!("segment {}: bad record", path.display()))?;
+        for batch in payload.batches()? {
+            let batch = conform(&batch)?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            for (key, part) in split_by_partition(&batch)? {
+                parts.entry(key).or_default().push(part);
+            }
+        }
+    }
+    Ok(parts)
+}
+
+/// Casts a batch spooled by another version of the collector to the current `logs`
+/// schema: columns matched by name, missing ones null.
+fn conform(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = logs_schema();
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type())
+                .with_context(|| format!("spooled column {} cannot be read", f.name())),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<Vec<ArrayRef>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+/// Splits a batch of the logical schema into one batch per (hostname, log_date).
+fn split_by_partition(batch: &RecordBatch) -> Result<Vec<((String, i32), RecordBatch)>> {
+    let hosts = batch
+        .column_by_name(col::HOSTNAME)
+        .context("batch has no hostname column")?
+        .as_string::<i32>();
+    let days = batch
+        .column_by_name(col::LOG_DATE)
+        .context("batch has no log_date column")?
+        .as_primitive::<Date32Type>();
+    let n = batch.num_rows();
+    let (h0, d0) = (hosts.value(0), days.value(0));
+    if (1..n).all(|i| days.value(i) == d0 && hosts.value(i) == h0) {
+        return Ok(vec![((h0.to_string(), d0), batch.clone())]);
+    }
+    let mut groups: HashMap<(&str, i32), Vec<u32>> = HashMap::new();
+    for i in 0..n {
+        debug_assert!(!hosts.is_null(i));
+        groups
+            .entry((hosts.value(i), days.value(i)))
+            .or_default()
+            .push(i as u32);
+    }
+    groups
+        .into_iter()
+        .map(|((h, d), idx)| {
+            let part = take_record_batch(batch, &UInt32Array::from(idx))?;
+            Ok(((h.to_string(), d), part))
+        })
+        .collect()
+}

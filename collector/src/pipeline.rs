@@ -1,0 +1,76 @@
+//! Chunks in, archive out: the spool writer and the archiver wired together, for
+//! `infra-collector run` and `import` alike.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, Result};
+use crossbeam_channel::Sender;
+
+use crate::archive::archiver::{ArchiverStats, SpoolHandoff};
+use crate::archive::{Archive, ArchiveReport, Archiver, ArchiverOptions};
+use crate::chunk::Chunk;
+use crate::spool::writer::SpoolStats;
+use crate::spool::{RecoveryReport, Spool, SpoolOptions, SpoolWriter};
+use crate::state::CheckpointStore;
+
+/// Chunks a source may have in flight towards the spool writer before it waits.
+const CHANNEL_CHUNKS: usize = 16;
+
+pub struct Pipeline {
+    /// Where sources send their chunks; the pipeline finishes once every clone is dropped.
+    pub chunks: Sender<Chunk>,
+    /// Where each source resumes.
+    pub checkpoints: Arc<CheckpointStore>,
+    pub recovery: RecoveryReport,
+    pub spool_stats: Arc<SpoolStats>,
+    pub archiver_stats: Arc<ArchiverStats>,
+    writer: SpoolWriter,
+    archiver: Archiver,
+    _lock: File,
+}
+
+impl Pipeline {
+    /// Recovers the spool, then starts its writer and the archiver (which first archives
+    /// what a previous run left sealed).
+    pub fn start(
+        spool: SpoolOptions,
+        archive: Archive,
+        archiver: ArchiverOptions,
+        shutdown: Arc<AtomicBool>,
+    ) -> Result<Pipeline> {
+        let spool = Spool::open(spool)?;
+        let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+        let (sealed_tx, sealed_rx) = crossbeam_channel::unbounded();
+        let writer = SpoolWriter::spawn(&spool, rx, sealed_tx, shutdown.clone())?;
+        let lock = spool.take_lock()?;
+        let handoff = SpoolHandoff {
+            instance: spool.instance.clone(),
+            backlog: spool.sealed.clone(),
+            sealed: sealed_rx,
+            usage: spool.usage.clone(),
+        };
+        let archiver = Archiver::spawn(archive, handoff, archiver, shutdown)?;
+        Ok(Pipeline {
+            chunks: tx,
+            checkpoints: spool.checkpoints.clone(),
+            recovery: spool.recovery.clone(),
+            spool_stats: writer.stats.clone(),
+            archiver_stats: archiver.stats.clone(),
+            writer,
+            archiver,
+            _lock: lock,
+        })
+    }
+
+    /// Waits until the spool has taken every chunk sent (all other senders must be gone)
+    /// and the archiver has archived every sealed segment it could.
+    pub fn finish(self) -> Result<ArchiveReport> {
+        drop(self.chunks);
+        let written = self.writer.join().context("spool writer failed");
+        let archived = self.archiver.join().context("archiver failed");
+        written?;
+        archived
+    }
+}

@@ -1,6 +1,6 @@
 //! The collector's parsers, built from their own source files (see Cargo.toml for why),
 //! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
-//! `auto` (`parse_line(Format::Auto, ..)`). From `collector/`:
+//! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -12,6 +12,9 @@ pub mod time;
 
 #[path = "../../src/parse/mod.rs"]
 pub mod parse;
+
+#[path = "../../src/spool/record.rs"]
+pub mod spool_record;
 
 use parse::{ParseContext, Record, rfc5424};
 

@@ -25,7 +25,7 @@ use infralog_schemas::{col, logs_schema, partition_dir};
 
 use super::Archive;
 use super::parquet::{EncodeOptions, encode_with};
-use crate::spool::{Segment, Usage, record, sync_dir};
+use crate::spool::{Segment, Usage, record, rows, sync_dir};
 use crate::time::format_date;
 
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,8 @@ pub struct ArchiverStats {
     pub files: AtomicU64,
     pub bytes: AtomicU64,
     pub failures: AtomicU64,
+    /// Segments set aside as unreadable (`<seq>.bad`).
+    pub quarantined: AtomicU64,
 }
 
 pub struct Archiver {
@@ -165,7 +167,13 @@ impl Worker {
     }
 
     fn archive_segment(&mut self, seg: &Segment) -> Result<()> {
-        let partitions = read_partitions(&seg.path)?;
+        let bytes = std::fs::read(&seg.path)
+            .with_context(|| format!("cannot read segment {}", seg.path.display()))?;
+        let partitions = match partitions_of(&bytes, &seg.path) {
+            Ok(p) => p,
+            Err(e) => return self.quarantine(seg, e),
+        };
+        drop(bytes);
         let mut jobs: Vec<(String, Vec<RecordBatch>, usize)> = partitions
             .into_iter()
             .map(|((host, day), batches)| {
@@ -239,14 +247,33 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// A segment whose intact records cannot be read (written by an incompatible version,
+    /// or rows that break the schema) would stall the archive forever if retried: it is
+    /// set aside as `<seq>.bad` for inspection, and the archiver goes on.
+    fn quarantine(&mut self, seg: &Segment, why: anyhow::Error) -> Result<()> {
+        let bad = seg.path.with_extension("bad");
+        std::fs::rename(&seg.path, &bad)
+            .with_context(|| format!("cannot set aside segment {}", seg.path.display()))?;
+        if let Some(dir) = seg.path.parent() {
+            sync_dir(dir)?;
+        }
+        self.usage.free(seg.bytes);
+        self.stats.quarantined.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            segment = %bad.display(),
+            "spool segment cannot be archived and was set aside: {why:#}"
+        );
+        Ok(())
+    }
+}
+
 type Partitions = HashMap<(String, i32), Vec<RecordBatch>>;
 
 /// The rows of a sealed segment, by (hostname, log_date). Damaged records are reported
 /// and stepped over (recovery already counted them); the rest is kept.
-fn read_partitions(path: &Path) -> Result<Partitions> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read segment {}", path.display()))?;
-    let scan = record::scan(&bytes);
+fn partitions_of(bytes: &[u8], path: &Path) -> Result<Partitions> {
+    let scan = record::scan(bytes);
     if !scan.skipped.is_empty() || scan.valid_end != bytes.len() {
         tracing::error!(
             segment = %path.display(),
@@ -258,7 +285,7 @@ fn read_partitions(path: &Path) -> Result<Partitions> {
     for r in &scan.records {
         let payload = record::parse_payload(&bytes[r.clone()])
             .with_context(|| format!("segment {}: bad record", path.display()))?;
-        for batch in payload.batches()? {
+        for batch in rows::decode(payload.ipc)? {
             let batch = conform(&batch)?;
             if batch.num_rows() == 0 {
                 continue;

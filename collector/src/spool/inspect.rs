@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{apply_checkpoints, list_segments, record};
+use super::{apply_checkpoints, list_segments, record, rows};
 
 #[derive(Debug, Default, Clone)]
 pub struct SegmentStatus {
@@ -137,7 +137,7 @@ pub fn inspect(dir: &Path) -> Result<Status> {
                 continue;
             };
             apply_checkpoints(&mut status.checkpoints, &p.checkpoints);
-            match p.batches() {
+            match rows::decode(p.ipc) {
                 Ok(b) => s.rows += b.iter().map(|b| b.num_rows() as u64).sum::<u64>(),
                 Err(_) => s.undecodable += 1,
             }

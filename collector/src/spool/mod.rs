@@ -20,6 +20,7 @@
 
 pub mod inspect;
 pub mod record;
+pub mod rows;
 pub mod writer;
 
 use std::collections::BTreeMap;

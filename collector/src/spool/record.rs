@@ -14,23 +14,20 @@
 //! scan can step over a damaged record and resynchronise on the next intact one instead
 //! of losing the rest of the segment.
 
-use std::io::Cursor;
 use std::ops::Range;
 
 use anyhow::{Context, Result, bail};
-use arrow::ipc::reader::StreamReader;
-use arrow::ipc::writer::StreamWriter;
-use arrow::record_batch::RecordBatch;
 
 pub const MAGIC: [u8; 4] = *b"ILR1";
 pub const HEADER_LEN: usize = 12;
 /// No record is larger: a length above it is damage, not data.
 pub const MAX_PAYLOAD: usize = 1 << 30;
 
-/// Appends one record to `out`.
+/// Appends one record to `out`; `rows` appends the record's rows (an Arrow IPC stream, see
+/// [`super::rows`]) or nothing.
 pub fn encode(
     checkpoints: &[(&str, &str)],
-    batch: Option<&RecordBatch>,
+    rows: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let start = out.len();
@@ -47,10 +44,9 @@ pub fn encode(
         out.extend_from_slice(&vlen.to_le_bytes());
         out.extend_from_slice(value.as_bytes());
     }
-    if let Some(batch) = batch.filter(|b| b.num_rows() > 0) {
-        let mut w = StreamWriter::try_new(&mut *out, &batch.schema())?;
-        w.write(batch)?;
-        w.finish()?;
+    if let Err(e) = rows(out) {
+        out.truncate(start);
+        return Err(e);
     }
     let payload_len = out.len() - payload_start;
     if payload_len > MAX_PAYLOAD {
@@ -69,19 +65,6 @@ pub struct Payload<'a> {
     pub checkpoints: Vec<(&'a str, &'a str)>,
     /// The Arrow IPC stream of the rows; empty when the record holds only checkpoints.
     pub ipc: &'a [u8],
-}
-
-impl Payload<'_> {
-    /// The rows of the record, if it holds any.
-    pub fn batches(&self) -> Result<Vec<RecordBatch>> {
-        if self.ipc.is_empty() {
-            return Ok(Vec::new());
-        }
-        let reader = StreamReader::try_new(Cursor::new(self.ipc), None)?;
-        reader
-            .collect::<Result<Vec<_>, _>>()
-            .context("spool record rows cannot be decoded")
-    }
 }
 
 /// Splits a payload whose checksum already matched.
@@ -180,25 +163,12 @@ fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{LogBatchBuilder, Row};
 
-    fn batch(n: usize) -> RecordBatch {
-        let mut b = LogBatchBuilder::new(n);
-        for i in 0..n {
-            let msg = format!("line {i}");
-            b.append(
-                &Row {
-                    timestamp_ns: i as i64,
-                    hostname: b"h",
-                    source: "file",
-                    message: msg.as_bytes(),
-                    ..Row::default()
-                },
-                0,
-                |_| {},
-            );
+    fn rows(text: &str) -> impl FnOnce(&mut Vec<u8>) -> Result<()> + '_ {
+        move |out| {
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
         }
-        b.finish()
     }
 
     fn segment() -> (Vec<u8>, Vec<usize>) {
@@ -207,10 +177,11 @@ mod tests {
         for i in 0..4 {
             starts.push(out.len());
             let v = format!("{i}");
-            encode(&[("file:a", &v)], Some(&batch(3 + i)), &mut out).unwrap();
+            let r = format!("rows of record {i}, {}", "x".repeat(40 * i));
+            encode(&[("file:a", &v)], rows(&r), &mut out).unwrap();
         }
         starts.push(out.len());
-        encode(&[("kmsg", "b 7"), ("file:a", "")], None, &mut out).unwrap();
+        encode(&[("kmsg", "b 7"), ("file:a", "")], rows(""), &mut out).unwrap();
         (out, starts)
     }
 
@@ -223,12 +194,18 @@ mod tests {
         assert!(s.skipped.is_empty());
         let p = parse_payload(&bytes[s.records[2].clone()]).unwrap();
         assert_eq!(p.checkpoints, [("file:a", "2")]);
-        let rows: usize = p.batches().unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows, 5);
-        assert_eq!(p.batches().unwrap()[0], batch(5));
+        assert!(p.ipc.starts_with(b"rows of record 2, xxx"));
         let last = parse_payload(&bytes[s.records[4].clone()]).unwrap();
         assert_eq!(last.checkpoints, [("kmsg", "b 7"), ("file:a", "")]);
-        assert!(last.batches().unwrap().is_empty());
+        assert!(last.ipc.is_empty());
+    }
+
+    #[test]
+    fn a_failed_row_encoding_leaves_nothing_behind() {
+        let mut out = b"before".to_vec();
+        let err = encode(&[("k", "v")], |_| anyhow::bail!("no"), &mut out);
+        assert!(err.is_err());
+        assert_eq!(out, b"before");
     }
 
     #[test]
@@ -247,7 +224,7 @@ mod tests {
     fn flipped_byte_loses_only_its_record() {
         let (bytes, starts) = segment();
         // In the payload, in the length field, in the magic.
-        for pos in [starts[1] + 40, starts[1] + 5, starts[1]] {
+        for pos in [starts[1] + 30, starts[1] + 5, starts[1]] {
             let mut bad = bytes.clone();
             bad[pos] ^= 0x5a;
             let s = scan(&bad);
@@ -263,7 +240,7 @@ mod tests {
     fn garbage_never_panics() {
         let (bytes, _) = segment();
         let mut x = 0x2545_f491_4f6c_dd1du64;
-        for _ in 0..2000 {
+        for _ in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
@@ -275,9 +252,7 @@ mod tests {
             let cut = (x as usize >> 20) % (b.len() + 1);
             let s = scan(&b[..cut]);
             for r in &s.records {
-                if let Ok(p) = parse_payload(&b[r.clone()]) {
-                    let _ = p.batches();
-                }
+                let _ = parse_payload(&b[r.clone()]);
             }
         }
     }

@@ -169,21 +169,24 @@ fn crashed_spool(dir: &Path) -> Vec<usize> {
     let spool = dir.join("spool");
     std::fs::create_dir_all(&spool).unwrap();
     let mut sealed = Vec::new();
-    record::encode(&[], None, &mut sealed).unwrap();
+    record::encode(&[], |_| Ok(()), &mut sealed).unwrap();
     let mut starts = Vec::new();
     for i in 0..3 {
         starts.push(sealed.len());
         let msg = format!("s{i}");
         let v = format!("{i}");
-        record::encode(&[("f", &v)], Some(&batch(&[("a", i, &msg)])), &mut sealed).unwrap();
+        let b = batch(&[("a", i, &msg)]);
+        record::encode(&[("f", &v)], |out| rows::append(&b, out), &mut sealed).unwrap();
     }
     starts.push(sealed.len());
     std::fs::write(segment_path(&spool, 4, true), &sealed).unwrap();
     let mut open = Vec::new();
-    record::encode(&[("f", "2")], None, &mut open).unwrap();
-    record::encode(&[("f", "3")], Some(&batch(&[("a", 3, "o3")])), &mut open).unwrap();
+    record::encode(&[("f", "2")], |_| Ok(()), &mut open).unwrap();
+    let b3 = batch(&[("a", 3, "o3")]);
+    record::encode(&[("f", "3")], |out| rows::append(&b3, out), &mut open).unwrap();
     let whole = open.len();
-    record::encode(&[("f", "4")], Some(&batch(&[("a", 4, "o4")])), &mut open).unwrap();
+    let b4 = batch(&[("a", 4, "o4")]);
+    record::encode(&[("f", "4")], |out| rows::append(&b4, out), &mut open).unwrap();
     open.truncate(whole + 30);
     std::fs::write(segment_path(&spool, 5, false), &open).unwrap();
     starts
@@ -295,4 +298,27 @@ fn segments_seal_by_size_and_the_full_spool_holds_sources_back() {
     let (msgs, _) = archived(dir.path());
     let expect: Vec<String> = (0..200).map(|i| format!("m{i:04}")).collect();
     assert_eq!(msgs, expect);
+}
+
+#[test]
+fn an_unreadable_segment_is_set_aside_and_the_rest_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    crashed_spool(dir.path());
+    // Intact framing, rows that are not Arrow IPC: another version's record, say.
+    let mut bad = Vec::new();
+    let mut payload = 0u16.to_le_bytes().to_vec();
+    payload.extend_from_slice(b"not arrow at all");
+    bad.extend_from_slice(&record::MAGIC);
+    bad.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bad.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bad.extend_from_slice(&payload);
+    let spool = dir.path().join("spool");
+    std::fs::write(segment_path(&spool, 2, true), &bad).unwrap();
+    let p = start(dir.path(), opts(dir.path()));
+    let stats = p.archiver_stats.clone();
+    p.finish().unwrap();
+    assert_eq!(stats.quarantined.load(Ordering::Relaxed), 1);
+    assert!(spool.join("0000000000000002.bad").exists());
+    let (msgs, _) = archived(dir.path());
+    assert_eq!(msgs, ["o3", "s0", "s1", "s2"]);
 }

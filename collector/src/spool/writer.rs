@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::{
-    Segment, Spool, SpoolOptions, Usage, apply_checkpoints, record, segment_path, sync_dir,
+    Segment, Spool, SpoolOptions, Usage, apply_checkpoints, record, rows, segment_path, sync_dir,
 };
 use crate::chunk::Chunk;
 
@@ -168,7 +168,7 @@ impl Writer {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut buf = Vec::new();
-        record::encode(&cps, None, &mut buf)?;
+        record::encode(&cps, |_| Ok(()), &mut buf)?;
         self.write_record(&buf)?;
         // Durable before any older segment may be deleted: it is now the only copy of
         // the positions of everything archived.
@@ -183,7 +183,11 @@ impl Writer {
             .checkpoint
             .as_ref()
             .map(|c| (c.key.as_str(), c.value.as_str()));
-        record::encode(cp.as_slice(), Some(&chunk.batch), &mut buf)?;
+        record::encode(
+            cp.as_slice(),
+            |out| rows::append(&chunk.batch, out),
+            &mut buf,
+        )?;
         self.wait_for_space(buf.len() as u64)?;
         self.write_record(&buf)?;
         self.buf = buf;

@@ -21,7 +21,24 @@ pub struct Config {
     #[serde(default)]
     pub spool: SpoolConfig,
     #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
     pub sources: SourcesConfig,
+}
+
+/// How long the archive keeps data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// `log_date` partitions older than this many days are deleted (checked hourly);
+    /// 0 keeps everything.
+    pub days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { days: 90 }
+    }
 }
 
 /// The spool: where rows are durable before they are archived, and where each source's

@@ -78,6 +78,19 @@ enum Command {
         #[arg(long, global = true)]
         config: Option<PathBuf>,
     },
+    /// Delete the archive's days older than the retention period now (the running
+    /// collector does it hourly).
+    Retention {
+        /// Configuration whose archive and [retention] days to use (default: built-in).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Days to keep, instead of the configuration's.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
     /// and why, and what the collector falls back to.
     Probe {
@@ -102,6 +115,11 @@ fn main() -> ExitCode {
         Command::Run { config, once } => run(config, once),
         Command::Import(args) => run_import(args),
         Command::Spool { action, config } => spool(action, config),
+        Command::Retention {
+            config,
+            days,
+            dry_run,
+        } => retention(config, days, dry_run),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -196,6 +214,28 @@ fn spool(action: SpoolAction, config: Option<PathBuf>) -> Result<ExitCode> {
         }
         SpoolAction::Status => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn retention(config: Option<PathBuf>, days: Option<u32>, dry_run: bool) -> Result<ExitCode> {
+    use infralog_collector::archive::{Archive, retention};
+    let config = load_config(config.as_ref())?;
+    let days = days.unwrap_or(config.retention.days);
+    let archive = Archive::open_with(&config.archive.path, &config.archive.s3)?;
+    let today = infralog_collector::time::day_of(infralog_collector::time::now_ns());
+    let expired = retention::apply(&archive, today, days, dry_run)?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for e in &expired {
+        println!(
+            "{verb} {} ({} objects, {} bytes)",
+            e.dir, e.objects, e.bytes
+        );
+    }
+    println!(
+        "{verb} {} partition(s) older than {days} days from {}",
+        expired.len(),
+        archive.location()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);

@@ -22,9 +22,43 @@ pub struct Collector {
     shutdown: Arc<AtomicBool>,
     sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
     pipeline: Pipeline,
+    maintenance: Option<JoinHandle<()>>,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
     pub kmsg: Option<Arc<KmsgStats>>,
+}
+
+/// How often the archive's housekeeping (retention) runs.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Housekeeping on its own thread, off the data path: retention now and every hour. A
+/// failure is logged and tried again next time; it never stops the collector.
+fn spawn_maintenance(config: &Config, shutdown: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
+    let days = config.retention.days;
+    if days == 0 {
+        return None;
+    }
+    let (path, s3) = (config.archive.path.clone(), config.archive.s3.clone());
+    let run = move || {
+        let mut next = std::time::Instant::now();
+        while !shutdown.load(Ordering::Relaxed) {
+            if std::time::Instant::now() >= next {
+                let today = crate::time::day_of(crate::time::now_ns());
+                let result = Archive::open_with(&path, &s3)
+                    .and_then(|a| crate::archive::retention::apply(&a, today, days, false));
+                if let Err(e) = result {
+                    tracing::warn!("retention failed (will retry in an hour): {e:#}");
+                }
+                next = std::time::Instant::now() + MAINTENANCE_EVERY;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    std::thread::Builder::new()
+        .name("maintenance".into())
+        .spawn(run)
+        .map_err(|e| tracing::warn!("cannot start the maintenance thread: {e}"))
+        .ok()
 }
 
 /// What a run did.
@@ -95,6 +129,7 @@ impl Collector {
                 Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
             }
         }
+        let maintenance = spawn_maintenance(config, shutdown.clone());
         // The pipeline finishes once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {
@@ -104,6 +139,7 @@ impl Collector {
             shutdown,
             sources,
             pipeline,
+            maintenance,
             ebpf,
             kmsg: kmsg_stats,
         })
@@ -142,6 +178,9 @@ impl Collector {
             );
         }
         let archived = self.pipeline.finish()?;
+        if let Some(m) = self.maintenance {
+            let _ = m.join();
+        }
         tracing::info!(
             rows = archived.rows,
             files = archived.files,

@@ -173,3 +173,58 @@ fn s3_outage_under_load_loses_nothing_and_doubles_nothing() {
     let counts: Vec<(u64, u64, u64)> = serde_json::from_str(&counts).unwrap();
     assert_eq!(counts, [(LINES as u64, LINES as u64, 3)], "{stderr}");
 }
+
+#[test]
+fn retention_deletes_old_days_on_s3_and_a_dry_run_deletes_nothing() {
+    let moto = Moto::start();
+    moto.create_bucket("logs-c");
+    let dir = tempfile::tempdir().unwrap();
+    let config = s3_config(dir.path(), moto.port, "logs-c", "r", "");
+    let today = String::from_utf8(run_ok(Command::new("date").args(["-u", "+%Y-%m-%d"])).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let input = dir.path().join("days.log");
+    let mut text = String::new();
+    for (day, host) in [("2020-01-01", "a"), ("2020-01-02", "b"), (&today[..], "a")] {
+        for i in 0..5 {
+            text.push_str(&format!(
+                "<14>1 {day}T10:00:0{i}Z {host} app 1 - - line {i}\n"
+            ));
+        }
+    }
+    std::fs::write(&input, text).unwrap();
+    run_ok(
+        Command::new(bin("infra-collector"))
+            .args(["import", "--format", "rfc5424", "--config", &config])
+            .arg(&input),
+    );
+    let objects = || python_over_s3(moto.port, "logs-c", "r", "print(sorted(objects()))");
+    let before = objects();
+    assert_eq!(before.matches(".parquet").count(), 3, "{before}");
+
+    let dry = run_ok(Command::new(bin("infra-collector")).args([
+        "retention",
+        "--dry-run",
+        "--config",
+        &config,
+    ]));
+    let dry = String::from_utf8(dry.stdout).unwrap();
+    assert!(dry.contains("would delete 2 partition(s)"), "{dry}");
+    assert_eq!(objects(), before);
+
+    let done =
+        run_ok(Command::new(bin("infra-collector")).args(["retention", "--config", &config]));
+    let done = String::from_utf8(done.stdout).unwrap();
+    assert!(
+        done.contains("deleted logs/hostname=a/log_date=2020-01-01"),
+        "{done}"
+    );
+    assert!(
+        done.contains("deleted logs/hostname=b/log_date=2020-01-02"),
+        "{done}"
+    );
+    let after = objects();
+    assert_eq!(after.matches(".parquet").count(), 1, "{after}");
+    assert!(after.contains(&format!("log_date={today}")), "{after}");
+}

@@ -4,10 +4,12 @@
 //! - [`parquet`] encodes one partition's rows as a file;
 //! - [`store`] puts files into an `object_store` (a local directory or S3);
 //! - [`archiver`] is the thread that turns each sealed segment into files and then deletes
-//!   the segment.
+//!   the segment;
+//! - [`retention`] deletes partitions past the TTL.
 
 pub mod archiver;
 pub mod parquet;
+pub mod retention;
 pub mod store;
 
 pub use archiver::{ArchiveReport, Archiver, ArchiverOptions};

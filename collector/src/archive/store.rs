@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use infralog_store::object_store::{ObjectStoreExt, PutPayload, WriteMultipart};
+use futures::TryStreamExt;
+use infralog_store::object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use infralog_store::{S3Settings, Store};
 
 /// Objects bigger than this are uploaded in parts of this size, so a retry resends one part
@@ -60,6 +61,65 @@ impl Archive {
             .with_context(|| format!("cannot write {path} to archive {}", self.location()))?;
         if let Some(root) = &self.store.local_root {
             sync_file_and_dir(&root.join(path))?;
+        }
+        Ok(())
+    }
+}
+
+impl Archive {
+    fn relative(&self, location: &str) -> String {
+        match self.store.prefix.as_str() {
+            "" => location.to_string(),
+            p => location
+                .strip_prefix(p)
+                .and_then(|l| l.strip_prefix('/'))
+                .unwrap_or(location)
+                .to_string(),
+        }
+    }
+
+    /// The names of the "directories" right under `dir` (e.g. `hostname=a` under `logs`).
+    pub fn list_dirs(&self, dir: &str) -> Result<Vec<String>> {
+        let prefix = self.store.path(dir)?;
+        let listed = self
+            .runtime
+            .block_on(self.store.store.list_with_delimiter(Some(&prefix)))
+            .with_context(|| format!("cannot list {dir} in archive {}", self.location()))?;
+        Ok(listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    /// Every object under `dir`, with its size, as paths relative to the archive root.
+    pub fn list_files(&self, dir: &str) -> Result<Vec<(String, u64)>> {
+        let prefix = self.store.path(dir)?;
+        let metas: Vec<_> = self
+            .runtime
+            .block_on(self.store.store.list(Some(&prefix)).try_collect())
+            .with_context(|| format!("cannot list {dir} in archive {}", self.location()))?;
+        Ok(metas
+            .into_iter()
+            .map(|m| (self.relative(m.location.as_ref()), m.size))
+            .collect())
+    }
+
+    /// Deletes one object (a missing one is not an error: the deletion is what was wanted).
+    pub fn delete(&self, path: &str) -> Result<()> {
+        let object_path = self.store.path(path)?;
+        match self.runtime.block_on(self.store.store.delete(&object_path)) {
+            Ok(()) | Err(infralog_store::object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("cannot delete {path} from archive {}", self.location())
+                });
+            }
+        }
+        if let Some(root) = &self.store.local_root {
+            // Directories left empty would list as partitions with no files.
+            let mut dir = root.join(path);
+            while dir.pop() && dir != *root && std::fs::remove_dir(&dir).is_ok() {}
         }
         Ok(())
     }

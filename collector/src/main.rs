@@ -147,6 +147,25 @@ fn init_logging() {
         .init();
 }
 
+/// A private spool for one import: under the configured spool directory when the
+/// configuration names one (beside a running collector's, which ignores it), else under
+/// the system's temporary directory.
+fn import_spool(config: &Config) -> infralog_collector::spool::SpoolOptions {
+    let base = if config.spool.dir.is_empty() {
+        std::env::temp_dir()
+    } else {
+        PathBuf::from(&config.spool.dir)
+    };
+    infralog_collector::spool::SpoolOptions {
+        dir: base.join(format!(
+            "import-{}-{}",
+            std::process::id(),
+            infralog_collector::time::now_ns()
+        )),
+        ..config.spool_options()
+    }
+}
+
 fn run_import(args: ImportArgs) -> Result<ExitCode> {
     let defaults = load_config(args.config.as_ref())?;
     let opts = ImportOptions {
@@ -164,14 +183,7 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         chunk_rows: defaults.collector.chunk_rows,
         max_message_bytes: args.max_message_bytes,
         archiver: defaults.archive.archiver_options(),
-        spool: infralog_collector::spool::SpoolOptions {
-            dir: std::env::temp_dir().join(format!(
-                "infralog-import-{}-{}",
-                std::process::id(),
-                infralog_collector::time::now_ns()
-            )),
-            ..defaults.spool_options()
-        },
+        spool: import_spool(&defaults),
         progress: true,
     };
     let report = import(&args.files, &opts)?;

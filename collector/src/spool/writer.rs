@@ -261,6 +261,11 @@ impl Writer {
                         );
                         failing = true;
                     }
+                    // Rows still in the open segment cannot be archived, so they would
+                    // never free the space this write waits for: hand them over.
+                    if self.rows_in_segment > 0 {
+                        self.seal_and_roll()?;
+                    }
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }

@@ -17,6 +17,7 @@ use infralog_schemas::{extra_key, source};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::archive::compact::{CompactOptions, compact};
 use crate::archive::{Archive, ArchiveReport, ArchiverOptions};
 use crate::batch::{LogBatchBuilder, Row};
 use crate::chunk::Chunk;
@@ -41,6 +42,9 @@ pub struct ImportOptions {
     pub archiver: ArchiverOptions,
     /// The private spool; its directory must not exist yet, and is removed at the end.
     pub spool: SpoolOptions,
+    /// Merge each host-day's files into one at the end (as the collector does once a day
+    /// is over).
+    pub compact: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
 }
@@ -55,7 +59,11 @@ pub struct ImportReport {
     /// Files that could not be read, with the reason.
     pub failed: Vec<(PathBuf, String)>,
     pub archive: ArchiveReport,
+    /// Files after compaction (equal to `archive.files` without it).
+    pub files_after_compaction: u64,
     pub elapsed: Duration,
+    /// Of `elapsed`, the time compaction took.
+    pub compaction: Duration,
 }
 
 pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
@@ -73,6 +81,7 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
         Arc::new(AtomicBool::new(false)),
     )?;
     let tx = pipeline.chunks.clone();
+    let instance = pipeline.instance.clone();
 
     let total: u64 = files
         .iter()
@@ -108,6 +117,25 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
     bar.finish_and_clear();
     result?;
     report.archive = archived?;
+    report.files_after_compaction = report.archive.files;
+    if opts.compact {
+        let t = Instant::now();
+        let archive = Archive::open_with(&opts.archive, &opts.s3)?;
+        let copts = CompactOptions {
+            encode: opts.archiver.encode,
+            ..CompactOptions::default()
+        };
+        // Every segment is archived and every day counts as over; a partition with more
+        // files than one merge takes is merged again until it is one file.
+        loop {
+            let r = compact(&archive, &instance, u64::MAX, i32::MAX, &copts)?;
+            if r.merged.is_empty() {
+                break;
+            }
+            report.files_after_compaction -= r.deleted as u64 - r.merged.len() as u64;
+        }
+        report.compaction = t.elapsed();
+    }
     std::fs::remove_dir_all(&opts.spool.dir).with_context(|| {
         format!(
             "cannot remove the import spool {}",

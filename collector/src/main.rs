@@ -46,6 +46,10 @@ struct ImportArgs {
     /// (default: built-in). Its sources are not run.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Leave one file per spool segment and partition instead of merging each host-day
+    /// into one file at the end.
+    #[arg(long)]
+    no_compact: bool,
     /// Lines longer than this are cut and flagged.
     #[arg(long, default_value_t = infralog_collector::batch::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
@@ -91,6 +95,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Merge the small files of each host-day into one now (the running collector does it
+    /// every ten minutes): days that are over, and busy partitions of the current day.
+    Compact {
+        /// Configuration whose archive and spool to use (default: built-in).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
     /// and why, and what the collector falls back to.
     Probe {
@@ -120,6 +131,7 @@ fn main() -> ExitCode {
             days,
             dry_run,
         } => retention(config, days, dry_run),
+        Command::Compact { config } => compact(config),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -184,13 +196,15 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         max_message_bytes: args.max_message_bytes,
         archiver: defaults.archive.archiver_options(),
         spool: import_spool(&defaults),
+        compact: !args.no_compact,
         progress: true,
     };
     let report = import(&args.files, &opts)?;
     let secs = report.elapsed.as_secs_f64();
     eprintln!(
         "imported {} lines ({} bytes) from {} file(s) in {:.2}s ({:.0} lines/s): \
-         {} parse errors, {} truncated; {} Parquet file(s), {} bytes",
+         {} parse errors, {} truncated; {} Parquet file(s), {} after compacting each host-day \
+         ({:.2}s of the total)",
         report.lines,
         report.bytes,
         report.files_imported,
@@ -199,7 +213,8 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         report.parse_errors,
         report.truncated,
         report.archive.files,
-        report.archive.bytes,
+        report.files_after_compaction,
+        report.compaction.as_secs_f64(),
     );
     if report.failed.is_empty() {
         Ok(ExitCode::SUCCESS)
@@ -246,6 +261,39 @@ fn retention(config: Option<PathBuf>, days: Option<u32>, dry_run: bool) -> Resul
         "{verb} {} partition(s) older than {days} days from {}",
         expired.len(),
         archive.location()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn compact(config: Option<PathBuf>) -> Result<ExitCode> {
+    use infralog_collector::archive::{Archive, compact};
+    let config = load_config(config.as_ref())?;
+    let archive = Archive::open_with(&config.archive.path, &config.archive.s3)?;
+    let spool = config.spool_options().dir;
+    let instance = std::fs::read_to_string(spool.join("instance")).map_err(|e| {
+        anyhow::anyhow!(
+            "no spool at {} ({e}): only files this collector archived are compacted",
+            spool.display()
+        )
+    })?;
+    // Without a spool segment left, everything this instance wrote is archived.
+    let oldest = infralog_collector::spool::list_segments(&spool)?
+        .first()
+        .map_or(u64::MAX, |s| s.0);
+    let today = infralog_collector::time::day_of(infralog_collector::time::now_ns());
+    let opts = compact::CompactOptions {
+        encode: config.archive.archiver_options().encode,
+        ..Default::default()
+    };
+    let report = compact::compact(&archive, instance.trim(), oldest, today, &opts)?;
+    for (file, inputs) in &report.merged {
+        println!("merged {inputs} files into {file}");
+    }
+    println!(
+        "compacted {} partition(s), {} rows; {} files deleted",
+        report.merged.len(),
+        report.rows,
+        report.deleted
     );
     Ok(ExitCode::SUCCESS)
 }

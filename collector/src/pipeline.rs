@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use crossbeam_channel::Sender;
@@ -24,6 +24,8 @@ pub struct Pipeline {
     /// Where each source resumes.
     pub checkpoints: Arc<CheckpointStore>,
     pub recovery: RecoveryReport,
+    /// The spool's instance id: part of every object name this pipeline archives.
+    pub instance: String,
     pub spool_stats: Arc<SpoolStats>,
     pub archiver_stats: Arc<ArchiverStats>,
     writer: SpoolWriter,
@@ -56,6 +58,7 @@ impl Pipeline {
             chunks: tx,
             checkpoints: spool.checkpoints.clone(),
             recovery: spool.recovery.clone(),
+            instance: spool.instance.clone(),
             spool_stats: writer.stats.clone(),
             archiver_stats: archiver.stats.clone(),
             writer,
@@ -70,6 +73,21 @@ impl Pipeline {
         drop(self.chunks);
         let written = self.writer.join().context("spool writer failed");
         let archived = self.archiver.join().context("archiver failed");
+        let s = &self.spool_stats;
+        let fsyncs = s.fsyncs.load(Ordering::Relaxed);
+        tracing::info!(
+            records = s.records.load(Ordering::Relaxed),
+            rows = s.rows.load(Ordering::Relaxed),
+            bytes = s.bytes.load(Ordering::Relaxed),
+            segments = s.segments_sealed.load(Ordering::Relaxed),
+            fsyncs,
+            fsync_mean_ms =
+                s.fsync_nanos_total.load(Ordering::Relaxed) as f64 / fsyncs.max(1) as f64 / 1e6,
+            fsync_max_ms = s.fsync_nanos_max.load(Ordering::Relaxed) as f64 / 1e6,
+            full_waits = s.full_waits.load(Ordering::Relaxed),
+            write_errors = s.write_errors.load(Ordering::Relaxed),
+            "spool"
+        );
         written?;
         archived
     }

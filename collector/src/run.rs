@@ -28,26 +28,44 @@ pub struct Collector {
     pub kmsg: Option<Arc<KmsgStats>>,
 }
 
-/// How often the archive's housekeeping (retention) runs.
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the archive's housekeeping (retention, compaction) runs.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
 
-/// Housekeeping on its own thread, off the data path: retention now and every hour. A
-/// failure is logged and tried again next time; it never stops the collector.
+/// Housekeeping on its own thread, off the data path: retention and compaction now and
+/// every ten minutes. A failure is logged and tried again next time; it never stops the
+/// collector.
 fn spawn_maintenance(config: &Config, shutdown: Arc<AtomicBool>) -> Option<JoinHandle<()>> {
     let days = config.retention.days;
-    if days == 0 {
-        return None;
-    }
     let (path, s3) = (config.archive.path.clone(), config.archive.s3.clone());
+    let spool_dir = config.spool_options().dir;
+    let compact_opts = crate::archive::compact::CompactOptions {
+        encode: config.archive.archiver_options().encode,
+        ..Default::default()
+    };
+    let housekeeping = move || -> Result<()> {
+        let archive = Archive::open_with(&path, &s3)?;
+        let today = crate::time::day_of(crate::time::now_ns());
+        crate::archive::retention::apply(&archive, today, days, false)?;
+        // Segments still in the spool (the open one always is) are not compacted yet.
+        let in_spool = crate::spool::list_segments(&spool_dir)?;
+        let instance = std::fs::read_to_string(spool_dir.join("instance"))?;
+        if let Some((oldest, _, _)) = in_spool.first() {
+            crate::archive::compact::compact(
+                &archive,
+                instance.trim(),
+                *oldest,
+                today,
+                &compact_opts,
+            )?;
+        }
+        Ok(())
+    };
     let run = move || {
-        let mut next = std::time::Instant::now();
+        let mut next = std::time::Instant::now() + Duration::from_secs(5);
         while !shutdown.load(Ordering::Relaxed) {
             if std::time::Instant::now() >= next {
-                let today = crate::time::day_of(crate::time::now_ns());
-                let result = Archive::open_with(&path, &s3)
-                    .and_then(|a| crate::archive::retention::apply(&a, today, days, false));
-                if let Err(e) = result {
-                    tracing::warn!("retention failed (will retry in an hour): {e:#}");
+                if let Err(e) = housekeeping() {
+                    tracing::warn!("archive housekeeping failed (will retry): {e:#}");
                 }
                 next = std::time::Instant::now() + MAINTENANCE_EVERY;
             }

@@ -5,9 +5,11 @@
 //! - [`store`] puts files into an `object_store` (a local directory or S3);
 //! - [`archiver`] is the thread that turns each sealed segment into files and then deletes
 //!   the segment;
-//! - [`retention`] deletes partitions past the TTL.
+//! - [`retention`] deletes partitions past the TTL;
+//! - [`compact`] merges the small files of a host-day into one.
 
 pub mod archiver;
+pub mod compact;
 pub mod parquet;
 pub mod retention;
 pub mod store;

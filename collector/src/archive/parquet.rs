@@ -31,7 +31,7 @@ impl Default for EncodeOptions {
     }
 }
 
-fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties> {
+pub(crate) fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties> {
     let schema = logs_file_schema();
     let ts_index = schema.index_of(col::TIMESTAMP)? as i32;
     let ts = ColumnPath::from(col::TIMESTAMP);

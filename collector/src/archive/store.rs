@@ -105,6 +105,14 @@ impl Archive {
             .collect())
     }
 
+    /// The whole object at `path`.
+    pub fn get(&self, path: &str) -> Result<bytes::Bytes> {
+        let object_path = self.store.path(path)?;
+        self.runtime
+            .block_on(async { self.store.store.get(&object_path).await?.bytes().await })
+            .with_context(|| format!("cannot read {path} from archive {}", self.location()))
+    }
+
     /// Deletes one object (a missing one is not an error: the deletion is what was wanted).
     pub fn delete(&self, path: &str) -> Result<()> {
         let object_path = self.store.path(path)?;

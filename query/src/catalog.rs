@@ -23,6 +23,8 @@ use datafusion::datasource::listing::{
 use datafusion::prelude::SessionContext;
 use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, logs_file_schema, logs_schema};
 
+use crate::archive_store::ArchiveView;
+
 /// Where an archive lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArchiveLocation {
@@ -129,27 +131,25 @@ fn encode_url_path(path: &Path) -> String {
     out
 }
 
-/// Makes the archive's object store known to `ctx`. Local archives use DataFusion's
-/// built-in `file://` store. This is where `s3://` (object_store's `AmazonS3Builder`,
-/// registered with `ctx.register_object_store(url, store)`) will plug in.
+/// Makes the archive's object store known to `ctx`: the local filesystem, or the S3
+/// bucket (endpoint, region and credentials as the collector takes them: `AWS_*`
+/// environment variables, a shared credentials file), seen through [`ArchiveView`] so that
+/// files a compacted file already holds are never read.
 pub fn register_object_store(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<()> {
-    match archive {
-        ArchiveLocation::Local(_) => Ok(()),
+    let table_url = archive.table_url(LOGS_TABLE)?;
+    let inner: Arc<dyn object_store::ObjectStore> = match archive {
+        ArchiveLocation::Local(_) => Arc::new(object_store::local::LocalFileSystem::new()),
         ArchiveLocation::Remote(url) => {
-            let table_url = archive.table_url(LOGS_TABLE)?;
-            if ctx
-                .runtime_env()
-                .object_store(table_url.object_store())
-                .is_ok()
-            {
-                return Ok(());
-            }
-            bail!(
-                "archive {url}: {}:// archives are not supported yet (use a local directory)",
-                archive.scheme()
-            )
+            infralog_store::open(url, &infralog_store::S3Settings::default())
+                .with_context(|| format!("archive {url}"))?
+                .store
         }
-    }
+    };
+    ctx.register_object_store(
+        table_url.object_store().as_ref(),
+        Arc::new(ArchiveView::new(inner)),
+    );
+    Ok(())
 }
 
 /// The hive partition columns of the `logs` table with their types, in path order, as the
@@ -243,10 +243,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn remote_archives_are_refused_for_now() {
+    async fn unsupported_schemes_are_refused_with_the_location() {
         let ctx = SessionContext::new();
-        let loc = ArchiveLocation::parse("s3://bucket/prefix").unwrap();
-        let err = register_archive(&ctx, &loc).unwrap_err().to_string();
-        assert!(err.contains("s3://bucket/prefix"), "{err}");
+        let loc = ArchiveLocation::parse("gs://bucket/prefix").unwrap();
+        let err = format!("{:#}", register_archive(&ctx, &loc).unwrap_err());
+        assert!(err.contains("gs://bucket/prefix"), "{err}");
     }
 }

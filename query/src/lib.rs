@@ -12,6 +12,7 @@
 //! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 UTC;
 //! - [`repl`]: the interactive shell.
 
+pub mod archive_store;
 pub mod catalog;
 pub mod output;
 pub mod repl;

@@ -14,6 +14,8 @@ use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 /// Bumped whenever a column is added, removed or changes type. Written into the key-value
 /// metadata of every Parquet file under [`SCHEMA_VERSION_KEY`].
+pub mod files;
+
 pub const SCHEMA_VERSION: u32 = 1;
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "infralog.schema_version";

@@ -80,6 +80,23 @@ fn import_to_s3_reads_back_the_same_as_a_local_archive() {
     let rows: Vec<(String, u64, String)> = serde_json::from_str(&from_s3).unwrap();
     assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 2000);
     assert!(rows.len() > 10, "{rows:?}");
+
+    // infra-query reads the same bucket, with the settings from the standard variables.
+    let sql = "SELECT process_name, count(*) FROM logs GROUP BY 1 ORDER BY 1";
+    let ours = run_ok(
+        Command::new(bin("infra-query"))
+            .args(["--archive", "s3://logs-a/fleet/prod", "--format", "csv", "-c", sql])
+            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", moto.port))
+            .env("AWS_SHARED_CREDENTIALS_FILE", credentials_file(dir.path())),
+    );
+    let ours: Vec<String> = String::from_utf8(ours.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let expect: Vec<String> = rows.iter().map(|r| format!("{},{}", r.0, r.1)).collect();
+    assert_eq!(ours, expect);
 }
 
 #[test]

@@ -8,7 +8,8 @@
 //! `<instance>-<first>-<last>.parquet`, and holds exactly the rows of this instance's files
 //! in that partition whose segments lie in `[first, last]`. The rule for readers
 //! ([`covered`]): a file whose range lies inside another file's range of the same instance
-//! and partition is already contained in it and is not read. Compaction writes the merged
+//! and partition is already contained in it and is not read
+//! ([`infralog_schemas::files`]). Compaction writes the merged
 //! file (durably), then deletes its inputs; a crash in between leaves inputs that the rule
 //! hides and the next run deletes. infra-query applies the rule when it lists files, so it
 //! never sees a row twice or misses one, whatever moment it lists at.
@@ -35,7 +36,7 @@
 //! (a k-way merge), so memory is a few batches per input plus the output being encoded.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -74,63 +75,7 @@ impl Default for CompactOptions {
     }
 }
 
-/// What a file's name says it holds: one instance's spool segments `first..=last`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Range {
-    pub instance: String,
-    pub first: u64,
-    pub last: u64,
-}
-
-fn hex16(s: &str) -> Option<u64> {
-    (s.len() == 16 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| u64::from_str_radix(s, 16).ok())
-        .flatten()
-}
-
-/// The range of `<instance>-<seq>.parquet` or `<instance>-<first>-<last>.parquet`; `None`
-/// for any other name (files of other writers are left alone).
-pub fn parse_name(file_name: &str) -> Option<Range> {
-    let stem = file_name.strip_suffix(".parquet")?;
-    let mut parts = stem.split('-');
-    let instance = parts.next()?;
-    hex16(instance)?;
-    let first = hex16(parts.next()?)?;
-    let last = match parts.next() {
-        Some(p) => hex16(p)?,
-        None => first,
-    };
-    if parts.next().is_some() || last < first {
-        return None;
-    }
-    Some(Range {
-        instance: instance.to_string(),
-        first,
-        last,
-    })
-}
-
-/// The reader's rule: of the file names of one partition, those already contained in
-/// another file (their range lies within a wider range of the same instance), which must
-/// not be read.
-pub fn covered<'a>(names: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
-    let ranges: Vec<(&str, Range)> = names
-        .into_iter()
-        .filter_map(|n| Some((n, parse_name(n)?)))
-        .collect();
-    ranges
-        .iter()
-        .filter(|(_, r)| {
-            ranges.iter().any(|(_, o)| {
-                o.instance == r.instance
-                    && o.first <= r.first
-                    && r.last <= o.last
-                    && (o.first, o.last) != (r.first, r.last)
-            })
-        })
-        .map(|(n, _)| *n)
-        .collect()
-}
+pub use infralog_schemas::files::{SegmentRange as Range, covered, parse_file_name as parse_name};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CompactReport {

@@ -62,6 +62,16 @@ enum Command {
     },
     /// Backfill log files into the archive.
     Import(ImportArgs),
+    /// Rewrite the archive's files of an older schema version as the current version
+    /// (each file is replaced under its own name; see `archive::migrate`).
+    Migrate {
+        /// Archive directory.
+        #[arg(long, default_value = "./data")]
+        archive: PathBuf,
+        /// Only report what would be rewritten.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the built-in default configuration.
     Config,
     /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
@@ -79,6 +89,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
         Command::Import(args) => run_import(args),
+        Command::Migrate { archive, dry_run } => run_migrate(&archive, dry_run),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -143,6 +154,35 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         eprintln!("{} file(s) could not be imported", report.failed.len());
         Ok(ExitCode::from(2))
     }
+}
+
+fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
+    let encode = Config::default_config().archive.writer_options().encode;
+    let report = infralog_collector::archive::migrate::migrate(archive, dry_run, &encode)?;
+    let verb = if dry_run { "would rewrite" } else { "rewrote" };
+    eprintln!(
+        "{verb} {} file(s) of an older schema version ({} rows, {} bytes{}) as version {}; \
+         {} file(s) already current; {} stale temporary file(s) removed",
+        report.migrated,
+        report.rows,
+        report.bytes_before,
+        if dry_run {
+            String::new()
+        } else {
+            format!(" → {} bytes", report.bytes_after)
+        },
+        infralog_schemas::SCHEMA_VERSION,
+        report.current,
+        report.stale_removed,
+    );
+    for (path, why) in &report.failed {
+        eprintln!("error: {}: {why} (left as it is)", path.display());
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);

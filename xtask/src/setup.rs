@@ -21,11 +21,21 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("util-linux", "util-linux tools used by the tests"),
     ("python3", "runs the DuckDB / pyarrow reader checks"),
+    (
+        "openjdk-17-jre-headless",
+        "the Java runtime of Spark in the lake reader test",
+    ),
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).
-pub const PYTHON_PACKAGES: &[(&str, &str)] =
-    &[("duckdb", "duckdb==2.0.0"), ("pyarrow", "pyarrow==26.0.1")];
+/// polars and pyspark are readers of the lake test (`tests/tests/lake.rs`); pyspark is a
+/// 456 MB download with its jars and takes about two minutes to install.
+pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("duckdb", "duckdb==2.0.0"),
+    ("pyarrow", "pyarrow==26.0.1"),
+    ("polars", "polars==2.1.0"),
+    ("pyspark", "pyspark==4.3.0"),
+];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";
 /// The LLVM that bpf-linker 0.10.4 links with: the nightly's own.

@@ -43,10 +43,11 @@ fn parquet_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// (timestamp in µs, priority) of every row of every file, whatever its version.
-fn rows_by_hand(root: &Path) -> (Vec<(i64, Option<i64>)>, usize) {
+/// (timestamp in µs, priority) of every row of every file under `root/dir`, whatever its
+/// version.
+fn rows_by_hand(root: &Path, dir: &str) -> (Vec<(i64, Option<i64>)>, usize) {
     let mut files = Vec::new();
-    parquet_files(&root.join("logs"), &mut files);
+    parquet_files(&root.join(dir), &mut files);
     let mut v1_files = 0;
     let mut rows = Vec::new();
     for path in files {
@@ -105,7 +106,7 @@ async fn mixed() -> (tempfile::TempDir, SessionContext) {
 #[tokio::test]
 async fn v1_and_v2_files_read_as_one_table_of_the_current_schema() {
     let (dir, ctx) = mixed().await;
-    let (rows, v1_files) = rows_by_hand(dir.path());
+    let (rows, v1_files) = rows_by_hand(dir.path(), "logs");
     assert!(v1_files >= 10, "the fixture holds v1 files");
 
     let table = ctx.table("logs").await.unwrap();
@@ -172,6 +173,20 @@ async fn v1_and_v2_files_read_as_one_table_of_the_current_schema() {
         assert_eq!(got, all_urgent, "pushdown_filters = {pushdown}");
     }
 
+    // Aggregates that DataFusion would answer from file statistics, which it does not cast
+    // to the table's types: in a partition of v1 and v2 files they must be the data's.
+    let (part, _) = rows_by_hand(dir.path(), "logs/hostname=web-1/log_date=2026-11-22");
+    for (agg, want) in [
+        ("max", part.iter().map(|r| r.0).max().unwrap()),
+        ("min", part.iter().map(|r| r.0).min().unwrap()),
+    ] {
+        let sql = format!(
+            "SELECT CAST({agg}(timestamp) AS BIGINT) FROM logs \
+             WHERE hostname = 'web-1' AND log_date = '2026-11-22'"
+        );
+        assert_eq!(count(&run_sql(&ctx, &sql).await.unwrap()), want, "{sql}");
+    }
+
     // The predicate really reaches the v1 files' scan (cast there), it is not only
     // applied after reading.
     run_sql(
@@ -190,4 +205,119 @@ async fn v1_and_v2_files_read_as_one_table_of_the_current_schema() {
         infralog_query::output::format_batches(&plan, infralog_query::OutputFormat::Csv).unwrap();
     assert!(text.contains("predicate=timestamp@0 >="), "{text}");
     assert!(!text.contains("FilterExec"), "{text}");
+}
+
+/// A version 1 file written by hand with values at the edges of the old unsigned types:
+/// uid 4294967294 (uid_t's "nobody" on some systems) and priority 7, read through the
+/// int64 / int8 columns, also in pushed-down filters.
+#[tokio::test]
+async fn v1_unsigned_values_read_as_signed_without_wrapping() {
+    use datafusion::arrow::array::{
+        ArrayRef, Int32Array, ListBuilder, MapBuilder, MapFieldNames, StringArray, StringBuilder,
+        TimestampNanosecondArray, UInt8Array, UInt32Array, UInt64Array,
+    };
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::file::metadata::KeyValue;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use infralog_schemas::{SCHEMA_VERSION_KEY, partition_dir, v1};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let n = 4;
+    let mut extra = MapBuilder::new(
+        Some(MapFieldNames {
+            entry: "key_value".into(),
+            key: "key".into(),
+            value: "value".into(),
+        }),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    for _ in 0..n {
+        extra.append(true).unwrap();
+        tags.values().append_value("t");
+        tags.append(true);
+    }
+    let start = fixture::day_start_us("2026-11-22") * 1000;
+    let ts = TimestampNanosecondArray::from_iter_values((0..n).map(|i| start + i * 1_500))
+        .with_timezone("UTC");
+    let text = |v: &str| Arc::new(StringArray::from(vec![v; n as usize])) as ArrayRef;
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(ts.clone()),
+        text("journald"),
+        Arc::new(UInt8Array::from(vec![7, 0, 3, 7])),
+        text("DEBUG"),
+        text("daemon"),
+        text("m"),
+        text("p"),
+        Arc::new(Int32Array::from(vec![1; n as usize])),
+        text("nobody"),
+        Arc::new(UInt32Array::from(vec![u32::MAX - 1, 0, u32::MAX - 1, 1000])),
+        text("u.service"),
+        Arc::new(UInt64Array::from(vec![Some(1), None, Some(2), Some(3)])),
+        Arc::new(tags.finish()),
+        Arc::new(extra.finish()),
+        Arc::new(ts),
+    ];
+    let batch = RecordBatch::try_new(v1::logs_file_schema(), columns).unwrap();
+    let part = dir.path().join(partition_dir("old", "2026-11-22"));
+    std::fs::create_dir_all(&part).unwrap();
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            SCHEMA_VERSION_KEY.to_string(),
+            "1".to_string(),
+        )]))
+        .build();
+    let file = std::fs::File::create(part.join("a.parquet")).unwrap();
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    // And a version 2 file in the same partition.
+    fixture::write_file(
+        dir.path(),
+        "old",
+        "2026-11-22",
+        "b",
+        &fixture::batch("old", "2026-11-22", 8),
+    );
+
+    let ctx = infralog_query::open(dir.path().to_str().unwrap())
+        .await
+        .unwrap();
+    let q = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move { count(&run_sql(&ctx, sql).await.unwrap()) }
+    };
+    assert_eq!(
+        q("SELECT count(*) FROM logs WHERE uid = 4294967294").await,
+        2
+    );
+    assert_eq!(
+        q("SELECT count(*) FROM logs WHERE uid > 2147483647").await,
+        2
+    );
+    assert_eq!(q("SELECT max(uid) FROM logs").await, 4_294_967_294);
+    // v1 rows: priorities 7 0 3 7; the fixture's 8 v2 rows: 0…7.
+    assert_eq!(
+        q("SELECT count(*) FROM logs WHERE priority <= 3").await,
+        2 + 4
+    );
+    assert_eq!(
+        q("SELECT count(*) FROM logs WHERE template_id = 3").await,
+        1 + 2
+    );
+    assert_eq!(
+        q("SELECT count(*) FROM logs WHERE array_has(tags, 't')").await,
+        4
+    );
+    // 0, 1500, 3000, 4500 ns → 0, 1, 3, 4 µs; the v2 rows are a minute apart from 0.
+    assert_eq!(
+        q(
+            "SELECT count(*) FROM logs WHERE timestamp > '2026-11-22T00:00:00Z' \
+           AND timestamp <= '2026-11-22T00:00:00.000003Z'"
+        )
+        .await,
+        2
+    );
 }

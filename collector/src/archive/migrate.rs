@@ -396,9 +396,41 @@ mod tests {
         let part = dir.path().join("logs/hostname=h/log_date=2026-11-22");
         std::fs::create_dir_all(&part).unwrap();
         std::fs::write(part.join("junk.parquet"), b"not parquet").unwrap();
+        // A file of a version from the future.
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![arrow::datatypes::Field::new(
+                "x",
+                arrow::datatypes::DataType::Int32,
+                false,
+            )])),
+            vec![Arc::new(Int32Array::from(vec![1]))],
+        )
+        .unwrap();
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                SCHEMA_VERSION_KEY.into(),
+                (SCHEMA_VERSION + 1).to_string(),
+            )]))
+            .build();
+        let future = part.join("future.parquet");
+        let mut w =
+            ArrowWriter::try_new(File::create(&future).unwrap(), batch.schema(), Some(props))
+                .unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+        let before = std::fs::read(&future).unwrap();
+
         let report = migrate(dir.path(), false, &EncodeOptions::default()).unwrap();
-        assert_eq!(report.failed.len(), 1);
-        assert!(report.failed[0].1.contains("not a Parquet file"));
+        assert_eq!(report.failed.len(), 2, "{:?}", report.failed);
+        assert!(
+            report.failed[0]
+                .1
+                .contains(&format!("schema version {}", SCHEMA_VERSION + 1)),
+            "{:?}",
+            report.failed
+        );
+        assert!(report.failed[1].1.contains("not a Parquet file"));
+        assert_eq!(std::fs::read(&future).unwrap(), before);
         assert_eq!(
             std::fs::read(part.join("junk.parquet")).unwrap(),
             b"not parquet"

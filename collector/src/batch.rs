@@ -4,15 +4,19 @@
 //! replaced and the raw bytes kept in `extra`, oversized messages are truncated and
 //! flagged, parse errors are flagged. Nothing here allocates per row once the builders
 //! have grown to the chunk size.
+//!
+//! [`Row`] speaks the collector's own units (nanoseconds, unsigned ids) so that sources
+//! need not know the archive schema's types; the builder converts to them (schema
+//! version 2: microseconds, signed integers) as it appends.
 
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Int32Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
-    TimestampNanosecondBuilder, UInt8Builder, UInt32Builder, UInt64Builder,
+    ArrayRef, Date32Builder, Int8Builder, Int32Builder, Int64Builder, ListBuilder, MapBuilder,
+    MapFieldNames, StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
-use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name};
+use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name, tags_element_field};
 
 use crate::parse::{Pri, Record};
 use crate::time::day_of;
@@ -60,6 +64,12 @@ impl<'a> Row<'a> {
             ..Row::default()
         }
     }
+}
+
+/// Microseconds of a nanosecond time, rounded down (also before 1970), so that a row's
+/// `log_date`, computed from the nanoseconds, is the date of its stored timestamp.
+pub fn micros(ns: i64) -> i64 {
+    ns.div_euclid(1000)
 }
 
 /// Writes the `extra` entries of the row being appended.
@@ -112,23 +122,23 @@ fn append_opt(b: &mut StringBuilder, bytes: Option<&[u8]>) {
 
 /// Column builders for one chunk of the `logs` table.
 pub struct LogBatchBuilder {
-    timestamp: TimestampNanosecondBuilder,
+    timestamp: TimestampMicrosecondBuilder,
     hostname: StringBuilder,
     log_date: Date32Builder,
     source: StringBuilder,
-    priority: UInt8Builder,
+    priority: Int8Builder,
     severity: StringBuilder,
     facility: StringBuilder,
     message: StringBuilder,
     process_name: StringBuilder,
     process_id: Int32Builder,
     user_name: StringBuilder,
-    uid: UInt32Builder,
+    uid: Int64Builder,
     unit: StringBuilder,
-    template_id: UInt64Builder,
+    template_id: Int64Builder,
     tags: ListBuilder<StringBuilder>,
     extra: MapBuilder<StringBuilder, StringBuilder>,
-    ingested_at: TimestampNanosecondBuilder,
+    ingested_at: TimestampMicrosecondBuilder,
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
     max_message_bytes: usize,
@@ -146,24 +156,24 @@ impl LogBatchBuilder {
             key: "key".into(),
             value: "value".into(),
         };
-        let ts = || TimestampNanosecondBuilder::with_capacity(capacity).with_timezone("UTC");
+        let ts = || TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC");
         let strings = |avg: usize| StringBuilder::with_capacity(capacity, capacity * avg);
         Self {
             timestamp: ts(),
             hostname: strings(8),
             log_date: Date32Builder::with_capacity(capacity),
             source: strings(6),
-            priority: UInt8Builder::with_capacity(capacity),
+            priority: Int8Builder::with_capacity(capacity),
             severity: strings(6),
             facility: strings(5),
             message: strings(96),
             process_name: strings(8),
             process_id: Int32Builder::with_capacity(capacity),
             user_name: strings(0),
-            uid: UInt32Builder::with_capacity(capacity),
+            uid: Int64Builder::with_capacity(capacity),
             unit: strings(0),
-            template_id: UInt64Builder::with_capacity(capacity),
-            tags: ListBuilder::new(StringBuilder::new()),
+            template_id: Int64Builder::with_capacity(capacity),
+            tags: ListBuilder::new(StringBuilder::new()).with_field(tags_element_field()),
             extra: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
             ingested_at: ts(),
             key_buf: Vec::new(),
@@ -189,13 +199,14 @@ impl LogBatchBuilder {
         ingested_at_ns: i64,
         extra: impl FnOnce(&mut ExtraWriter<'_>),
     ) {
-        self.timestamp.append_value(row.timestamp_ns);
+        self.timestamp.append_value(micros(row.timestamp_ns));
         append_lossy(&mut self.hostname, row.hostname);
         self.log_date.append_value(day_of(row.timestamp_ns));
         self.source.append_value(row.source);
         match row.pri {
             Some(p) => {
-                self.priority.append_value(p.level);
+                // A level is 0…7 (three bits of PRI).
+                self.priority.append_value(p.level as i8);
                 self.severity.append_option(severity_name(p.level));
                 self.facility.append_option(facility_name(p.facility));
             }
@@ -232,9 +243,11 @@ impl LogBatchBuilder {
         append_opt(&mut self.process_name, row.process_name);
         self.process_id.append_option(row.process_id);
         append_opt(&mut self.user_name, row.user_name);
-        self.uid.append_option(row.uid);
+        self.uid.append_option(row.uid.map(i64::from));
         append_opt(&mut self.unit, row.unit);
-        self.template_id.append_option(row.template_id);
+        // Bit for bit: an id is compared, never added up.
+        self.template_id
+            .append_option(row.template_id.map(|id| id as i64));
         self.tags.append_null();
 
         let mut w = ExtraWriter {
@@ -260,7 +273,7 @@ impl LogBatchBuilder {
             .append(true)
             .expect("keys and values were appended in pairs");
 
-        self.ingested_at.append_value(ingested_at_ns);
+        self.ingested_at.append_value(micros(ingested_at_ns));
         self.rows += 1;
     }
 
@@ -318,7 +331,7 @@ fn hex_into(bytes: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray, MapArray};
-    use arrow::datatypes::{TimestampNanosecondType, UInt8Type};
+    use arrow::datatypes::{Int8Type, Int64Type, TimestampMicrosecondType};
     use infralog_schemas::col;
 
     fn extra_of(batch: &RecordBatch, row: usize) -> Vec<(String, String)> {
@@ -335,16 +348,18 @@ mod tests {
     fn builds_logs_schema_with_names_and_partition_date() {
         let mut b = LogBatchBuilder::new(4);
         let row = Row {
-            timestamp_ns: 86_400 * 1_000_000_000 + 5,
+            timestamp_ns: 86_400 * 1_000_000_000 + 5_999,
             hostname: b"h1",
             source: "kmsg",
             pri: Some(Pri::from_value(3 * 8 + 4)),
             message: b"hello",
             process_name: Some(b"sshd"),
             process_id: Some(42),
+            uid: Some(u32::MAX - 1),
+            template_id: Some(u64::MAX),
             ..Row::default()
         };
-        b.append(&row, 7, |w| w.put("k", b"v"));
+        b.append(&row, 7_000, |w| w.put("k", b"v"));
         let batch = b.finish();
         assert_eq!(batch.schema(), logs_schema());
         assert_eq!(batch.num_rows(), 1);
@@ -361,17 +376,35 @@ mod tests {
         let pri = batch
             .column_by_name(col::PRIORITY)
             .unwrap()
-            .as_primitive::<UInt8Type>();
+            .as_primitive::<Int8Type>();
         assert_eq!(pri.value(0), 4);
+        let ts = batch.column_by_name(col::TIMESTAMP).unwrap();
+        assert_eq!(
+            ts.as_primitive::<TimestampMicrosecondType>().value(0),
+            86_400 * 1_000_000 + 5,
+            "nanoseconds are cut to microseconds"
+        );
+        let uid = batch.column_by_name(col::UID).unwrap();
+        assert_eq!(uid.as_primitive::<Int64Type>().value(0), 4_294_967_294);
+        let tid = batch.column_by_name(col::TEMPLATE_ID).unwrap();
+        assert_eq!(tid.as_primitive::<Int64Type>().value(0) as u64, u64::MAX);
         let date = batch.column_by_name(col::LOG_DATE).unwrap();
         assert_eq!(
             date.as_primitive::<arrow::datatypes::Date32Type>().value(0),
             1
         );
         let ing = batch.column_by_name(col::INGESTED_AT).unwrap();
-        assert_eq!(ing.as_primitive::<TimestampNanosecondType>().value(0), 7);
+        assert_eq!(ing.as_primitive::<TimestampMicrosecondType>().value(0), 7);
         assert_eq!(extra_of(&batch, 0), vec![("k".into(), "v".into())]);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn micros_round_down_before_1970_too() {
+        assert_eq!(micros(1_999), 1);
+        assert_eq!(micros(-1), -1);
+        assert_eq!(micros(-1_000), -1);
+        assert_eq!(micros(-1_001), -2);
     }
 
     #[test]

@@ -71,6 +71,16 @@ enum Command {
     },
     /// Backfill log files into the archive.
     Import(ImportArgs),
+    /// Rewrite the archive's files of an older schema version as the current version
+    /// (each file is replaced under its own name; see `archive::migrate`).
+    Migrate {
+        /// Archive directory.
+        #[arg(long, default_value = "./data")]
+        archive: PathBuf,
+        /// Only report what would be rewritten.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the built-in default configuration.
     Config,
     /// Show what the spool holds (segments, rows, what waits for the archive, each
@@ -132,6 +142,7 @@ fn main() -> ExitCode {
             dry_run,
         } => retention(config, days, dry_run),
         Command::Compact { config } => compact(config),
+        Command::Migrate { archive, dry_run } => run_migrate(&archive, dry_run),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
@@ -296,6 +307,35 @@ fn compact(config: Option<PathBuf>) -> Result<ExitCode> {
         report.deleted
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
+    let encode = Config::default_config().archive.archiver_options().encode;
+    let report = infralog_collector::archive::migrate::migrate(archive, dry_run, &encode)?;
+    let verb = if dry_run { "would rewrite" } else { "rewrote" };
+    eprintln!(
+        "{verb} {} file(s) of an older schema version ({} rows, {} bytes{}) as version {}; \
+         {} file(s) already current; {} stale temporary file(s) removed",
+        report.migrated,
+        report.rows,
+        report.bytes_before,
+        if dry_run {
+            String::new()
+        } else {
+            format!(" → {} bytes", report.bytes_after)
+        },
+        infralog_schemas::SCHEMA_VERSION,
+        report.current,
+        report.stale_removed,
+    );
+    for (path, why) in &report.failed {
+        eprintln!("error: {}: {why} (left as it is)", path.display());
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);

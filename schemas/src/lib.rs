@@ -7,16 +7,26 @@
 //! - [`logs_file_schema`]: what a Parquet file stores. The partition columns
 //!   ([`PARTITION_COLUMNS`]) are left out because the hive path already carries them;
 //!   engines (DataFusion, DuckDB, Spark) add them back from the path.
+//!
+//! Version 2 (the current one) uses only types that every data-lake engine reads as
+//! written: microsecond UTC timestamps and signed integers ([`lake_compatible`] states the
+//! rule). Files of version 1 (nanoseconds, unsigned integers) are described by [`v1`]; our
+//! readers cast them to the current schema on read, and `infra-collector migrate` rewrites
+//! them.
 
 use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-/// Bumped whenever a column is added, removed or changes type. Written into the key-value
-/// metadata of every Parquet file under [`SCHEMA_VERSION_KEY`].
 pub mod files;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// The version of the files writers produce. Bumped whenever a change is more than a new
+/// nullable column (see the rule in README.md); each bump keeps the previous shape in a
+/// module like [`v1`], a reader path that casts it, and a test. Written into the key-value
+/// metadata of every Parquet file under [`SCHEMA_VERSION_KEY`].
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version our readers (infra-query, `infra-collector migrate`) still read.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "infralog.schema_version";
 
@@ -144,14 +154,24 @@ pub fn facility_name(code: u8) -> Option<&'static str> {
     FACILITY_NAMES.get(code as usize).copied()
 }
 
-/// Arrow type of both timestamp columns: nanoseconds, UTC.
+/// Arrow type of both timestamp columns: microseconds, UTC, which Parquet stores as
+/// `TIMESTAMP(MICROS, isAdjustedToUTC=true)`. No source states sub-microsecond time (kmsg,
+/// journald and RFC 5424 carry µs at most), and nanoseconds are refused by Spark and
+/// Iceberg v2 and truncated by Delta.
 pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// The element of the `tags` list, named `element` as the Parquet LIST specification
+/// wants (arrow-rs would otherwise write its default `item`, which only the
+/// backward-compatibility rules of some readers accept).
+pub fn tags_element_field() -> Field {
+    Field::new("element", DataType::Utf8, true)
 }
 
 /// Arrow type of the `tags` column.
 pub fn tags_type() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+    DataType::List(Arc::new(tags_element_field()))
 }
 
 /// The entry struct of the `extra` map. Parquet's MAP logical type wants these names.
@@ -172,22 +192,28 @@ pub fn extra_type() -> DataType {
 }
 
 /// The columns of the logical `logs` table, in order: name, type, nullable.
+///
+/// Integer widths are the smallest signed type that holds every value (Delta, Iceberg and
+/// Spark have no unsigned types): `priority` 0…7 → int8; `process_id` (pid_t) → int32;
+/// `uid` (uid_t, a u32 up to 4294967295 for "no user") → int64, since int32 would not
+/// hold it; `template_id` → int64 (ids are opaque: the miner's u64 is stored bit for bit,
+/// so a miner should hand out ids below 2^63 for them to read positive).
 fn logs_fields() -> Vec<Field> {
     vec![
         Field::new(col::TIMESTAMP, timestamp_type(), false),
         Field::new(col::HOSTNAME, DataType::Utf8, false),
         Field::new(col::LOG_DATE, DataType::Date32, false),
         Field::new(col::SOURCE, DataType::Utf8, false),
-        Field::new(col::PRIORITY, DataType::UInt8, true),
+        Field::new(col::PRIORITY, DataType::Int8, true),
         Field::new(col::SEVERITY, DataType::Utf8, true),
         Field::new(col::FACILITY, DataType::Utf8, true),
         Field::new(col::MESSAGE, DataType::Utf8, false),
         Field::new(col::PROCESS_NAME, DataType::Utf8, true),
         Field::new(col::PROCESS_ID, DataType::Int32, true),
         Field::new(col::USER_NAME, DataType::Utf8, true),
-        Field::new(col::UID, DataType::UInt32, true),
+        Field::new(col::UID, DataType::Int64, true),
         Field::new(col::UNIT, DataType::Utf8, true),
-        Field::new(col::TEMPLATE_ID, DataType::UInt64, true),
+        Field::new(col::TEMPLATE_ID, DataType::Int64, true),
         Field::new(col::TAGS, tags_type(), true),
         Field::new(col::EXTRA, extra_type(), true),
         Field::new(col::INGESTED_AT, timestamp_type(), false),
@@ -248,15 +274,117 @@ pub fn escape_partition_value(value: &str) -> String {
     out
 }
 
+/// Checks that every column of `schema` has a type that Spark, Trino, DuckDB, pandas /
+/// polars, Delta Lake and Iceberg v2 all read from Parquet as written, with no reader
+/// option: booleans, signed integers, floats, decimals up to 38 digits, UTF-8 text,
+/// binary, dates, timestamps in microseconds UTC, and lists, maps and structs of those,
+/// with the nested field names of the Parquet specification (`element`; `key_value`
+/// with a non-null `key` and a `value`). Refused: unsigned integers (no unsigned types in
+/// Delta, Iceberg, Spark, Trino), nanosecond or zone-less timestamps (Spark refuses
+/// `TIMESTAMP(NANOS)`, Iceberg v2 has no ns type), and everything else. Every table
+/// schema of the archive passes this; the error names the column and the reason.
+pub fn lake_compatible(schema: &Schema) -> Result<(), String> {
+    fn check(path: &str, dt: &DataType) -> Result<(), String> {
+        match dt {
+            DataType::Boolean
+            | DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Utf8
+            | DataType::Binary
+            | DataType::Date32 => Ok(()),
+            DataType::Decimal128(p, _) if *p <= 38 => Ok(()),
+            DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC" => Ok(()),
+            DataType::Timestamp(unit, tz) => Err(format!(
+                "{path}: timestamp({unit:?}, {tz:?}) — use microseconds, UTC"
+            )),
+            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Err(
+                format!("{path}: unsigned {dt} — use the next wider signed type"),
+            ),
+            DataType::List(item) => {
+                if item.name() != "element" {
+                    return Err(format!(
+                        "{path}: list element named {:?}, not \"element\"",
+                        item.name()
+                    ));
+                }
+                check(&format!("{path}.element"), item.data_type())
+            }
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv)
+                    if entries.name() == "key_value"
+                        && kv.len() == 2
+                        && kv[0].name() == "key"
+                        && kv[1].name() == "value"
+                        && !kv[0].is_nullable() =>
+                {
+                    check(&format!("{path}.key"), kv[0].data_type())?;
+                    check(&format!("{path}.value"), kv[1].data_type())
+                }
+                _ => Err(format!(
+                    "{path}: map entries must be key_value {{key (not null), value}}"
+                )),
+            },
+            DataType::Struct(fields) if !fields.is_empty() => fields
+                .iter()
+                .try_for_each(|f| check(&format!("{path}.{}", f.name()), f.data_type())),
+            other => Err(format!("{path}: {other} is not read by every engine")),
+        }
+    }
+    schema
+        .fields()
+        .iter()
+        .try_for_each(|f| check(f.name(), f.data_type()))
+}
+
+/// Schema version 1, frozen: what files written before version 2 hold. Readers cast it to
+/// the current schema column by column (same names, same order): timestamps ns → µs
+/// (truncated), `priority` uint8 → int8, `uid` uint32 → int64, `template_id` uint64 →
+/// int64, `tags` element `item` → `element`. Nothing else changed.
+pub mod v1 {
+    use super::*;
+
+    pub const VERSION: u32 = 1;
+
+    /// The file schema of a version 1 `logs` file (no partition columns).
+    pub fn logs_file_schema() -> SchemaRef {
+        let ts = DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()));
+        let tags = DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)));
+        Arc::new(Schema::new(vec![
+            Field::new(col::TIMESTAMP, ts.clone(), false),
+            Field::new(col::SOURCE, DataType::Utf8, false),
+            Field::new(col::PRIORITY, DataType::UInt8, true),
+            Field::new(col::SEVERITY, DataType::Utf8, true),
+            Field::new(col::FACILITY, DataType::Utf8, true),
+            Field::new(col::MESSAGE, DataType::Utf8, false),
+            Field::new(col::PROCESS_NAME, DataType::Utf8, true),
+            Field::new(col::PROCESS_ID, DataType::Int32, true),
+            Field::new(col::USER_NAME, DataType::Utf8, true),
+            Field::new(col::UID, DataType::UInt32, true),
+            Field::new(col::UNIT, DataType::Utf8, true),
+            Field::new(col::TEMPLATE_ID, DataType::UInt64, true),
+            Field::new(col::TAGS, tags, true),
+            Field::new(col::EXTRA, extra_type(), true),
+            Field::new(col::INGESTED_AT, ts, false),
+        ]))
+    }
+}
+
 /// The type of a `logs` column as the schema reference (README.md) and `\d logs` write
 /// it.
 pub fn type_name(dt: &DataType) -> String {
     match dt {
         DataType::Timestamp(TimeUnit::Nanosecond, Some(tz)) => format!("timestamp(ns, {tz})"),
+        DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) => format!("timestamp(us, {tz})"),
         DataType::Utf8 => "text".into(),
         DataType::Date32 => "date".into(),
+        DataType::Int8 => "int8".into(),
         DataType::UInt8 => "uint8".into(),
         DataType::Int32 => "int32".into(),
+        DataType::Int64 => "int64".into(),
         DataType::UInt32 => "uint32".into(),
         DataType::UInt64 => "uint64".into(),
         DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
@@ -301,6 +429,49 @@ mod tests {
             .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
             .collect();
         assert_eq!(rows, code);
+    }
+
+    #[test]
+    fn logs_schema_is_lake_compatible_and_v1_was_not() {
+        assert_eq!(lake_compatible(&logs_schema()), Ok(()));
+        let err = lake_compatible(&v1::logs_file_schema()).unwrap_err();
+        assert!(err.starts_with("timestamp: timestamp(Nanosecond"), "{err}");
+        let unsigned = Schema::new(vec![Field::new("n", DataType::UInt32, true)]);
+        assert!(lake_compatible(&unsigned).unwrap_err().contains("unsigned"));
+        let item = Schema::new(vec![Field::new(
+            "l",
+            DataType::List(Arc::new(Field::new("item", DataType::Int64, true))),
+            true,
+        )]);
+        assert!(lake_compatible(&item).unwrap_err().contains("element"));
+    }
+
+    /// v1 and v2 differ only in the types the v1 module lists: same names, same order, same
+    /// nullability, so a reader can cast column by column.
+    #[test]
+    fn v1_differs_from_current_only_in_types() {
+        let v1 = v1::logs_file_schema();
+        let v2 = logs_file_schema();
+        assert_eq!(v1.fields().len(), v2.fields().len());
+        let mut changed = Vec::new();
+        for (a, b) in v1.fields().iter().zip(v2.fields().iter()) {
+            assert_eq!(a.name(), b.name());
+            assert_eq!(a.is_nullable(), b.is_nullable());
+            if a.data_type() != b.data_type() {
+                changed.push(a.name().as_str());
+            }
+        }
+        assert_eq!(
+            changed,
+            [
+                col::TIMESTAMP,
+                col::PRIORITY,
+                col::UID,
+                col::TEMPLATE_ID,
+                col::TAGS,
+                col::INGESTED_AT
+            ]
+        );
     }
 
     #[test]

@@ -85,8 +85,18 @@ fn import_to_s3_reads_back_the_same_as_a_local_archive() {
     let sql = "SELECT process_name, count(*) FROM logs GROUP BY 1 ORDER BY 1";
     let ours = run_ok(
         Command::new(bin("infra-query"))
-            .args(["--archive", "s3://logs-a/fleet/prod", "--format", "csv", "-c", sql])
-            .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", moto.port))
+            .args([
+                "--archive",
+                "s3://logs-a/fleet/prod",
+                "--format",
+                "csv",
+                "-c",
+                sql,
+            ])
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", moto.port),
+            )
             .env("AWS_SHARED_CREDENTIALS_FILE", credentials_file(dir.path())),
     );
     let ours: Vec<String> = String::from_utf8(ours.stdout)

@@ -21,12 +21,20 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("util-linux", "util-linux tools used by the tests"),
     ("python3", "runs the DuckDB / pyarrow reader checks"),
+    (
+        "openjdk-17-jre-headless",
+        "the Java runtime of Spark in the lake reader test",
+    ),
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).
+/// polars and pyspark are readers of the lake test (`tests/tests/lake.rs`); pyspark is a
+/// 456 MB download with its jars and takes about two minutes to install.
 pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("duckdb", "duckdb==2.0.0"),
     ("pyarrow", "pyarrow==26.0.1"),
+    ("polars", "polars==2.1.0"),
+    ("pyspark", "pyspark==4.3.0"),
     // moto_server: a real S3 API on 127.0.0.1 for the archive tests (boto3 comes with it).
     ("moto.server", "moto[server]==5.2.1"),
 ];

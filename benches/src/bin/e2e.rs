@@ -231,7 +231,7 @@ WITH m AS (
 )
 SELECT ts AS timestamp, r.host AS hostname,
        {'ts::DATE AS log_date,' if partitioned else ''}
-       (pri % 8)::UTINYINT AS priority,
+       (pri % 8)::TINYINT AS priority,
        list_extract({severities}, pri % 8 + 1) AS severity,
        list_extract({facilities}, pri // 8 + 1) AS facility,
        r.msg AS message, r.proc AS process_name,

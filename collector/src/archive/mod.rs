@@ -6,10 +6,12 @@
 //! - [`archiver`] is the thread that turns each sealed segment into files and then deletes
 //!   the segment;
 //! - [`retention`] deletes partitions past the TTL;
-//! - [`compact`] merges the small files of a host-day into one.
+//! - [`compact`] merges the small files of a host-day into one;
+//! - [`migrate`] rewrites files of an older schema version as the current one.
 
 pub mod archiver;
 pub mod compact;
+pub mod migrate;
 pub mod parquet;
 pub mod retention;
 pub mod store;

@@ -1,10 +1,11 @@
 //! One partition's rows → one Parquet file: sorted by timestamp, zstd, with statistics and
-//! page indexes so that time filters prune row groups and pages.
+//! page indexes so that time filters prune row groups and pages. Files are of the current
+//! schema version, which the file's key-value metadata states.
 
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -41,7 +42,7 @@ pub(crate) fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties
         .set_max_row_group_row_count(Some(opts.row_group_rows))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
-        // Sorted nanosecond timestamps are small deltas: far denser than a dictionary.
+        // Sorted timestamps are small deltas: far denser than a dictionary.
         .set_column_dictionary_enabled(ts.clone(), false)
         .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
         .set_sorting_columns(Some(vec![SortingColumn {
@@ -56,9 +57,9 @@ pub(crate) fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties
         .build())
 }
 
-/// Projects batches of the logical `logs` schema onto the file schema (dropping the
-/// partition columns), concatenates them and sorts the rows by timestamp (stable, so equal
-/// timestamps keep their arrival order).
+/// Projects batches of the logical `logs` schema — or of the file schema, which is the
+/// same minus the partition columns — onto the file schema, concatenates them and sorts
+/// the rows by timestamp (stable, so equal timestamps keep their arrival order).
 pub fn sorted_file_batch(batches: &[RecordBatch]) -> Result<RecordBatch> {
     let file_schema = logs_file_schema();
     let projected: Vec<RecordBatch> = batches
@@ -77,7 +78,7 @@ pub fn sorted_file_batch(batches: &[RecordBatch]) -> Result<RecordBatch> {
     let ts = all
         .column_by_name(col::TIMESTAMP)
         .expect("file schema has timestamp")
-        .as_primitive::<TimestampNanosecondType>()
+        .as_primitive::<TimestampMicrosecondType>()
         .values();
     // Logs nearly always arrive in time order: then there is nothing to do.
     if ts.windows(2).all(|w| w[0] <= w[1]) {
@@ -95,8 +96,8 @@ pub fn sorted_file_batch(batches: &[RecordBatch]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(file_schema, sorted)?)
 }
 
-/// Encodes rows of the logical `logs` schema as one Parquet file of the file schema,
-/// sorted by timestamp.
+/// Encodes rows of the logical `logs` schema (or of the file schema) as one Parquet file
+/// of the file schema, sorted by timestamp.
 pub fn encode(batches: &[RecordBatch]) -> Result<Vec<u8>> {
     encode_with(batches, &EncodeOptions::default())
 }
@@ -116,6 +117,7 @@ mod tests {
     use super::*;
     use crate::batch::{LogBatchBuilder, Row};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::LogicalType;
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
     fn batch(label: &str, timestamps: &[i64]) -> RecordBatch {
@@ -136,12 +138,40 @@ mod tests {
 
     #[test]
     fn file_is_sorted_zstd_with_version_and_page_index() {
-        let bytes = encode(&[batch("a", &[30, 10]), batch("b", &[20, 10])]).unwrap();
+        let us = 1_000;
+        let bytes = encode(&[
+            batch("a", &[30 * us, 10 * us]),
+            batch("b", &[20 * us, 10 * us + 999]),
+        ])
+        .unwrap();
         let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).unwrap();
         let meta = reader.metadata();
         let kv = meta.file_metadata().key_value_metadata().unwrap();
         assert!(kv.iter().any(|k| k.key == SCHEMA_VERSION_KEY
             && k.value.as_deref() == Some(&*SCHEMA_VERSION.to_string())));
+        // What Spark, Delta and Iceberg need: µs UTC timestamps and signed integers.
+        let parquet_schema = meta.file_metadata().schema_descr();
+        let column = |name: &str| {
+            let i = (0..parquet_schema.num_columns())
+                .find(|&i| parquet_schema.column(i).path().string() == name)
+                .unwrap();
+            parquet_schema.column(i)
+        };
+        let logical = |name: &str| column(name).logical_type_ref().cloned();
+        let micros_utc = Some(LogicalType::timestamp(
+            true,
+            parquet::basic::TimeUnit::MICROS,
+        ));
+        assert_eq!(logical(col::TIMESTAMP), micros_utc);
+        assert_eq!(logical(col::INGESTED_AT), micros_utc);
+        let signed = |bit_width| Some(LogicalType::integer(bit_width, true));
+        assert_eq!(logical(col::PRIORITY), signed(8));
+        // A plain INT64 is signed.
+        for name in [col::UID, col::TEMPLATE_ID] {
+            assert_eq!(column(name).physical_type(), parquet::basic::Type::INT64);
+            assert_eq!(logical(name), None);
+        }
+        assert_eq!(logical("tags.list.element"), Some(LogicalType::String));
         let rg = meta.row_group(0);
         assert!(
             rg.columns()
@@ -160,7 +190,7 @@ mod tests {
             .unwrap();
         let got = rows.next().unwrap().unwrap();
         assert_eq!(got.schema(), logs_file_schema());
-        let ts = got.column(0).as_primitive::<TimestampNanosecondType>();
+        let ts = got.column(0).as_primitive::<TimestampMicrosecondType>();
         assert_eq!(ts.values(), &[10, 10, 20, 30]);
         // Stable: of the two rows at ts=10, the one that arrived first stays first.
         let msg = got.column_by_name(col::MESSAGE).unwrap().as_string::<i32>();

@@ -1,4 +1,4 @@
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::datatypes::TimestampMicrosecondType;
 
 use super::*;
 use crate::archive::parquet::encode;
@@ -16,7 +16,7 @@ fn file(ts: &[i64], label: &str) -> Vec<u8> {
         let msg = format!("{label}/{i}");
         b.append(
             &Row {
-                timestamp_ns: DAY_NS + t,
+                timestamp_ns: DAY_NS + t * 1000,
                 hostname: b"h",
                 source: "file",
                 message: msg.as_bytes(),
@@ -55,10 +55,10 @@ fn read_as_reader(archive: &Archive) -> Vec<(String, Vec<(i64, String)>)> {
             let ts = b
                 .column_by_name("timestamp")
                 .unwrap()
-                .as_primitive::<TimestampNanosecondType>();
+                .as_primitive::<TimestampMicrosecondType>();
             let m = b.column_by_name("message").unwrap().as_string::<i32>();
             for i in 0..b.num_rows() {
-                rows.push((ts.value(i) - DAY_NS, m.value(i).to_string()));
+                rows.push((ts.value(i) - DAY_NS / 1000, m.value(i).to_string()));
             }
         }
         out.push((n.clone(), rows));

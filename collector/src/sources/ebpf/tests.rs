@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, MapArray};
-use arrow::datatypes::{Int32Type, UInt32Type};
+use arrow::datatypes::{Int32Type, Int64Type};
 use arrow::record_batch::RecordBatch;
 use infralog_schemas::col;
 
@@ -91,7 +91,7 @@ fn extra(batch: &RecordBatch, row: usize, key: &str) -> Option<String> {
 }
 
 /// (message, pid, uid, comm, row extras) of every syslog row containing `marker`.
-type Found = Vec<(String, i32, u32, String, RecordBatch, usize)>;
+type Found = Vec<(String, i32, i64, String, RecordBatch, usize)>;
 
 fn collect(h: &Harness, marker: &str, want: usize) -> Found {
     let mut found = Vec::new();
@@ -110,7 +110,7 @@ fn collect(h: &Harness, marker: &str, want: usize) -> Found {
         let uids = b
             .column_by_name(col::UID)
             .unwrap()
-            .as_primitive::<UInt32Type>();
+            .as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
             let m = msgs[i].clone().unwrap_or_default();
             if m.contains(marker) {
@@ -183,7 +183,7 @@ print(me, open("/proc/self/comm").read().strip(), os.getuid())
     let mut said = said.split_whitespace();
     let me: i32 = said.next().unwrap().parse().unwrap();
     let want_comm = said.next().unwrap().to_string();
-    let uid: u32 = said.next().unwrap().parse().unwrap();
+    let uid: i64 = said.next().unwrap().parse().unwrap();
 
     let found = collect(&h, &marker, 4);
     let texts: Vec<&str> = found.iter().map(|f| f.0.as_str()).collect();
@@ -218,7 +218,7 @@ print(me, open("/proc/self/comm").read().strip(), os.getuid())
     let caller = caller.expect("console event for the /dev/kmsg write");
     assert_eq!(caller.text, format!("{marker} kmsg-line").into_bytes());
     assert_eq!(caller.pid, me);
-    assert_eq!(caller.uid, uid);
+    assert_eq!(i64::from(caller.uid), uid);
     let _ = h.socket.local_addr();
     let c = stop(h);
     assert_eq!(c.dropped, 0, "{c}");

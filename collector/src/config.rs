@@ -94,6 +94,8 @@ pub struct SourcesConfig {
     pub kmsg: KmsgConfig,
     #[serde(default)]
     pub ebpf: crate::sources::ebpf::EbpfConfig,
+    #[serde(default)]
+    pub journald: crate::sources::journald::JournaldConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +181,10 @@ impl Config {
                 bail!("invalid configuration {origin}: {why}");
             }
         }
+        self.sources
+            .journald
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
         Ok(())
     }
 

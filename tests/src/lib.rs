@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod ebpf_support;
+pub mod journal_support;
 
 /// Directory holding the workspace's binaries (`target/<profile>`): the test executable
 /// lives in `<that>/deps/`. `cargo xtask test` builds the binaries before the tests run.

@@ -21,6 +21,15 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     ("util-linux", "util-linux tools used by the tests"),
     ("python3", "runs the DuckDB / pyarrow reader checks"),
+    (
+        "systemd-journal-remote",
+        "writes real journal files from export streams (journald tests and benchmark)",
+    ),
+    (
+        "systemd",
+        "systemd-journald (run in a private namespace by the one-line-one-row test), \
+         journalctl, libsystemd0",
+    ),
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).

@@ -126,7 +126,7 @@ fn assert_exactly_once(t: &Path, marker: &str, range: std::ops::Range<u64>) {
     let c = counts(t, marker);
     let expected: BTreeMap<String, u64> = range.map(|n| (format!("{marker} {n}"), 1)).collect();
     if c != expected {
-        let doubled: Vec<_> = c.iter().filter(|(_, &v)| v > 1).take(5).collect();
+        let doubled: Vec<_> = c.iter().filter(|&(_, &v)| v > 1).take(5).collect();
         let missing: Vec<_> = expected
             .keys()
             .filter(|k| !c.contains_key(*k))
@@ -223,12 +223,12 @@ fn every_field_is_mapped_and_binary_messages_are_kept() {
     let rows = query_csv(
         &archive(t.path()),
         "SELECT replace(message, chr(10), '<NL>'), priority, severity, facility, hostname, process_name, process_id, \
-         uid, user_name, unit, CAST(timestamp AS BIGINT), source, extra['_BOOT_ID'], \
+         uid, user_name, unit, CAST(timestamp AS BIGINT) AS ts, source, extra['_BOOT_ID'], \
          extra['_TRANSPORT'], extra['CONTAINER_ID'], extra['SYSLOG_PID'], extra['_COMM'], \
          extra['_GID'], extra['raw_hex'], extra['_SYSTEMD_USER_UNIT'], \
          extra['identity_mismatch'], extra['identity_mismatch_reason'], \
          extra['_SOURCE_REALTIME_TIMESTAMP'], extra['MESSAGE'] \
-         FROM logs ORDER BY timestamp",
+         FROM logs ORDER BY ts",
     );
     let e = String::new();
     let s = |v: &str| v.to_string();
@@ -686,7 +686,10 @@ $COLLECTOR run --once --config $T/collector.toml 2> $T/collector.log
     let msgs: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
     let want: Vec<String> = ["a", "c"]
         .iter()
-        .flat_map(|p| (0..5).map(move |i| format!("{m} {p}{i}")))
+        .flat_map(|p| {
+            let m = &m;
+            (0..5).map(move |i| format!("{m} {p}{i}"))
+        })
         .collect();
     assert_eq!(msgs, want, "a and c lines, once each");
     // The first row read after the gap carries the count (it may be a journald line

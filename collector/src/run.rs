@@ -79,7 +79,7 @@ impl Collector {
             }
         };
         let mut ebpf_cfg = config.sources.ebpf.clone();
-        if journald_plan.is_some() {
+        if journald_plan.is_some() && ebpf_cfg.enabled && ebpf_cfg.syslog {
             let (cfg, left) =
                 journald::leave_journal_socket(&ebpf_cfg, &config.sources.journald.root);
             if !left.is_empty() {

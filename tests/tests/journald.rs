@@ -590,6 +590,7 @@ journalctl -D $JDIR -o export > $T/journal.export
     ));
     assert_script_ok(&s, &out);
     let log = s.file("collector.log");
+    eprintln!("collector log:\n{log}");
     // The journal saw both lines, the kernel one through /dev/kmsg.
     assert_eq!(
         transports(&s.file("journal.export"), &m),
@@ -672,6 +673,7 @@ $COLLECTOR run --once --config $T/collector.toml 2> $T/collector.log
         "the deleted file should hold the b lines:\n{deleted_text}"
     );
     let log = s.file("collector.log");
+    eprintln!("{deleted} entries deleted unread; collector log:\n{log}");
     assert!(
         log.contains(&format!("vacuumed={deleted}")),
         "{deleted} entries were deleted unread; the log should count them\n{log}"

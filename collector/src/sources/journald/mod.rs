@@ -241,6 +241,7 @@ impl Supervisor {
             "journald:{}",
             dir.path.file_name().unwrap_or_default().to_string_lossy()
         );
+        tracing::info!("journald: reading {key}");
         let handle = std::thread::Builder::new()
             .name(name.chars().take(15).collect())
             .spawn(move || {
@@ -249,7 +250,6 @@ impl Supervisor {
                 Reader::open(ctx, dir, &cfg, excludes, max, stats)?.run()
             })
             .context("cannot start a journald reader thread")?;
-        tracing::info!("journald: reading {key}");
         self.readers.push((key, handle));
         Ok(())
     }

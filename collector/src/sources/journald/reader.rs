@@ -130,7 +130,7 @@ impl Reader {
             match self.journal.seek_cursor(&cursor) {
                 Ok(()) => {
                     self.note_seq(cursor.as_bytes());
-                    if !self.journal.next()? {
+                    if !self.journal.step()? {
                         return Ok(false);
                     }
                     // The saved entry may be gone (vacuumed): then the entry we landed on
@@ -155,7 +155,7 @@ impl Reader {
                 self.journal.seek_tail()?;
                 // Stand on the last entry (taken as read, and checkpointed so that a
                 // restart does not skip again) so that `next` yields only new ones.
-                if self.journal.previous()? {
+                if self.journal.step_back()? {
                     self.journal.cursor_into(&mut self.cursor)?;
                     self.unsent = true;
                 } else {
@@ -181,7 +181,7 @@ impl Reader {
                 return Ok(());
             }
             if !on_entry {
-                on_entry = self.journal.next()?;
+                on_entry = self.journal.step()?;
             }
             if on_entry {
                 self.read_entry()?;
@@ -229,7 +229,7 @@ impl Reader {
             return 0;
         };
         let pos = self.last_seq.iter().position(|(id, _)| id == seq.seqnum_id);
-        let missing = match pos {
+        match pos {
             Some(i) => {
                 let (id, last) = &mut self.last_seq[i];
                 let prev = CursorSeq {
@@ -248,8 +248,7 @@ impl Reader {
                     .insert(0, (seq.seqnum_id.to_vec(), seq.seqnum));
                 0
             }
-        };
-        missing
+        }
     }
 
     fn read_entry(&mut self) -> Result<()> {

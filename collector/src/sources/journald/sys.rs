@@ -17,26 +17,61 @@ pub const SD_JOURNAL_NOP: c_int = 0;
 
 type Journal = c_void;
 
-/// The resolved entry points. Loaded once per process and never unloaded.
-pub struct Lib {
-    open_directory: unsafe extern "C" fn(*mut *mut Journal, *const c_char, c_int) -> c_int,
-    close: unsafe extern "C" fn(*mut Journal),
-    next: unsafe extern "C" fn(*mut Journal) -> c_int,
-    previous: unsafe extern "C" fn(*mut Journal) -> c_int,
-    get_realtime_usec: unsafe extern "C" fn(*mut Journal, *mut u64) -> c_int,
-    get_monotonic_usec: unsafe extern "C" fn(*mut Journal, *mut u64, *mut [u8; 16]) -> c_int,
-    enumerate_data: unsafe extern "C" fn(*mut Journal, *mut *const c_void, *mut usize) -> c_int,
-    restart_data: unsafe extern "C" fn(*mut Journal),
-    get_cursor: unsafe extern "C" fn(*mut Journal, *mut *mut c_char) -> c_int,
-    seek_cursor: unsafe extern "C" fn(*mut Journal, *const c_char) -> c_int,
-    test_cursor: unsafe extern "C" fn(*mut Journal, *const c_char) -> c_int,
-    seek_head: unsafe extern "C" fn(*mut Journal) -> c_int,
-    seek_tail: unsafe extern "C" fn(*mut Journal) -> c_int,
-    wait: unsafe extern "C" fn(*mut Journal, u64) -> c_int,
-    process: unsafe extern "C" fn(*mut Journal) -> c_int,
-    get_fd: unsafe extern "C" fn(*mut Journal) -> c_int,
-    set_data_threshold: unsafe extern "C" fn(*mut Journal, usize) -> c_int,
-    add_match: unsafe extern "C" fn(*mut Journal, *const c_void, usize) -> c_int,
+/// Declares [`Lib`] (one function pointer per bound symbol, with its C signature from
+/// sd-journal.h, a stable ABI since systemd 187) and its loader.
+macro_rules! bind {
+    ($($field:ident: $sym:literal => $ty:ty,)*) => {
+        /// The resolved entry points. Loaded once per process and never unloaded.
+        pub struct Lib {
+            $($field: $ty,)*
+        }
+
+        fn resolve(handle: *mut c_void) -> std::result::Result<Lib, String> {
+            Ok(Lib {
+                $($field: {
+                    let name = concat!($sym, "\0");
+                    // SAFETY: handle is valid; the name is NUL-terminated.
+                    let p = unsafe { libc::dlsym(handle, name.as_ptr().cast()) };
+                    if p.is_null() {
+                        return Err(format!("{LIBRARY} has no {}: {}", $sym, dlerror()));
+                    }
+                    // SAFETY: the symbol is the libsystemd function of this name, whose C
+                    // signature is the field's type.
+                    unsafe { std::mem::transmute::<*mut c_void, $ty>(p) }
+                },)*
+            })
+        }
+    };
+}
+
+bind! {
+    open_directory: "sd_journal_open_directory" =>
+        unsafe extern "C" fn(*mut *mut Journal, *const c_char, c_int) -> c_int,
+    close: "sd_journal_close" => unsafe extern "C" fn(*mut Journal),
+    next: "sd_journal_next" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    previous: "sd_journal_previous" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    get_realtime_usec: "sd_journal_get_realtime_usec" =>
+        unsafe extern "C" fn(*mut Journal, *mut u64) -> c_int,
+    get_monotonic_usec: "sd_journal_get_monotonic_usec" =>
+        unsafe extern "C" fn(*mut Journal, *mut u64, *mut [u8; 16]) -> c_int,
+    enumerate_data: "sd_journal_enumerate_data" =>
+        unsafe extern "C" fn(*mut Journal, *mut *const c_void, *mut usize) -> c_int,
+    restart_data: "sd_journal_restart_data" => unsafe extern "C" fn(*mut Journal),
+    get_cursor: "sd_journal_get_cursor" =>
+        unsafe extern "C" fn(*mut Journal, *mut *mut c_char) -> c_int,
+    seek_cursor: "sd_journal_seek_cursor" =>
+        unsafe extern "C" fn(*mut Journal, *const c_char) -> c_int,
+    test_cursor: "sd_journal_test_cursor" =>
+        unsafe extern "C" fn(*mut Journal, *const c_char) -> c_int,
+    seek_head: "sd_journal_seek_head" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    seek_tail: "sd_journal_seek_tail" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    wait: "sd_journal_wait" => unsafe extern "C" fn(*mut Journal, u64) -> c_int,
+    process: "sd_journal_process" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    get_fd: "sd_journal_get_fd" => unsafe extern "C" fn(*mut Journal) -> c_int,
+    set_data_threshold: "sd_journal_set_data_threshold" =>
+        unsafe extern "C" fn(*mut Journal, usize) -> c_int,
+    add_match: "sd_journal_add_match" =>
+        unsafe extern "C" fn(*mut Journal, *const c_void, usize) -> c_int,
 }
 
 static LIB: OnceLock<std::result::Result<Lib, String>> = OnceLock::new();
@@ -69,39 +104,7 @@ fn load() -> std::result::Result<Lib, String> {
     if handle.is_null() {
         return Err(format!("cannot load {LIBRARY}: {}", dlerror()));
     }
-    macro_rules! sym {
-        ($name:literal) => {{
-            let c = concat!($name, "\0");
-            // SAFETY: handle is valid; the name is NUL-terminated.
-            let p = unsafe { libc::dlsym(handle, c.as_ptr().cast()) };
-            if p.is_null() {
-                return Err(format!("{LIBRARY} has no {}: {}", $name, dlerror()));
-            }
-            // SAFETY: the symbol is the libsystemd function of this name, whose C
-            // signature (sd-journal.h, stable ABI since systemd 187) is the field's type.
-            unsafe { std::mem::transmute::<*mut c_void, _>(p) }
-        }};
-    }
-    Ok(Lib {
-        open_directory: sym!("sd_journal_open_directory"),
-        close: sym!("sd_journal_close"),
-        next: sym!("sd_journal_next"),
-        previous: sym!("sd_journal_previous"),
-        get_realtime_usec: sym!("sd_journal_get_realtime_usec"),
-        get_monotonic_usec: sym!("sd_journal_get_monotonic_usec"),
-        enumerate_data: sym!("sd_journal_enumerate_data"),
-        restart_data: sym!("sd_journal_restart_data"),
-        get_cursor: sym!("sd_journal_get_cursor"),
-        seek_cursor: sym!("sd_journal_seek_cursor"),
-        test_cursor: sym!("sd_journal_test_cursor"),
-        seek_head: sym!("sd_journal_seek_head"),
-        seek_tail: sym!("sd_journal_seek_tail"),
-        wait: sym!("sd_journal_wait"),
-        process: sym!("sd_journal_process"),
-        get_fd: sym!("sd_journal_get_fd"),
-        set_data_threshold: sym!("sd_journal_set_data_threshold"),
-        add_match: sym!("sd_journal_add_match"),
-    })
+    resolve(handle)
 }
 
 /// A libsystemd return value: `Ok(r)` for `r >= 0`, else the errno as an error naming the
@@ -166,13 +169,13 @@ impl JournalHandle {
         .map(drop)
     }
 
-    /// Moves to the next entry: `Ok(false)` at the end.
-    pub fn next(&mut self) -> Result<bool> {
+    /// Moves to the next entry (`sd_journal_next`): `Ok(false)` at the end.
+    pub fn step(&mut self) -> Result<bool> {
         // SAFETY: valid handle.
         check("sd_journal_next", unsafe { (self.lib.next)(self.j) }).map(|r| r > 0)
     }
 
-    pub fn previous(&mut self) -> Result<bool> {
+    pub fn step_back(&mut self) -> Result<bool> {
         // SAFETY: valid handle.
         check("sd_journal_previous", unsafe {
             (self.lib.previous)(self.j)

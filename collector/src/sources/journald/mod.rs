@@ -188,6 +188,11 @@ pub fn spawn(
         .context("cannot start the journald thread")
 }
 
+fn join(h: JoinHandle<Result<()>>) -> Result<()> {
+    h.join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader panicked")))
+}
+
 struct Supervisor {
     ctx: SourceContext,
     cfg: JournaldConfig,
@@ -203,24 +208,33 @@ impl Supervisor {
         }
         let rescan = Duration::from_secs(self.cfg.rescan_secs.max(1));
         let mut last = Instant::now();
+        let mut first_err = None;
+        let mut ended: Vec<String> = Vec::new();
         while !self.ctx.once && !self.ctx.stopping() {
             std::thread::sleep(Duration::from_millis(100));
+            // A reader that ended on its own failed: say so now, not at shutdown. It is not
+            // restarted: its position is known again only after the collector restarts
+            // (checkpoints are loaded at start-up).
+            while let Some(i) = self.readers.iter().position(|(_, h)| h.is_finished()) {
+                let (key, h) = self.readers.swap_remove(i);
+                if let Err(e) = join(h) {
+                    tracing::error!("journald {key}: {e:#}; this journal is no longer read");
+                    first_err.get_or_insert(e.context(key.clone()));
+                }
+                ended.push(key);
+            }
             if last.elapsed() >= rescan {
                 last = Instant::now();
                 for d in self.cfg.namespaces() {
-                    if !self.readers.iter().any(|(k, _)| *k == d.key) {
+                    if !self.readers.iter().any(|(k, _)| *k == d.key) && !ended.contains(&d.key) {
                         tracing::info!("journald: new journal directory {}", d.path.display());
                         self.start(d)?;
                     }
                 }
             }
         }
-        let mut first_err = None;
         for (key, h) in self.readers {
-            let r = h
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader panicked")));
-            if let Err(e) = r {
+            if let Err(e) = join(h) {
                 tracing::error!("journald {key}: {e:#}");
                 first_err.get_or_insert(e.context(key));
             }

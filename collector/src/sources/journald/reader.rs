@@ -252,6 +252,9 @@ impl Reader {
     }
 
     fn read_entry(&mut self) -> Result<()> {
+        // The cursor of every entry, for its seqnum (libsystemd 252 has no
+        // sd_journal_get_seqnum, added in 254). libsystemd formats it into a string it
+        // allocates: the one allocation per entry on this path, and not ours to avoid.
         let mut cursor = std::mem::take(&mut self.cursor);
         self.journal.cursor_into(&mut cursor)?;
         let missing = self.note_seq(&cursor);

@@ -292,3 +292,63 @@ pub fn leave_journal_socket(
     }
     (cfg, gone)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::ebpf::EbpfConfig;
+
+    #[test]
+    fn the_ebpf_hook_leaves_paths_that_lead_to_the_journal_socket() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let sock = journal_syslog_socket(root);
+        std::fs::create_dir_all(sock.parent().unwrap()).unwrap();
+        let _journal = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        let own = root.join("rsyslog.sock");
+        let _rsyslog = std::os::unix::net::UnixDatagram::bind(&own).unwrap();
+        let link = root.join("devlog");
+        std::os::unix::fs::symlink(&sock, &link).unwrap();
+        let paths = |ps: &[&Path]| ps.iter().map(|p| p.display().to_string()).collect();
+        let cfg = EbpfConfig {
+            devlog_paths: paths(&[&link, &own, &sock]),
+            ..EbpfConfig::default()
+        };
+        let (left, gone) = leave_journal_socket(&cfg, root);
+        assert_eq!(gone, paths(&[&link, &sock]) as Vec<String>);
+        assert_eq!(left.devlog_paths, paths(&[&own]) as Vec<String>);
+        assert!(left.syslog);
+        // Nothing else to watch: the syslog hook is not attached at all.
+        let cfg = EbpfConfig {
+            devlog_paths: paths(&[&link]),
+            ..EbpfConfig::default()
+        };
+        assert!(!leave_journal_socket(&cfg, root).0.syslog);
+        // No journal socket under this root: nothing changes.
+        let other = tempfile::tempdir().unwrap();
+        let (same, gone) = leave_journal_socket(&cfg, other.path());
+        assert_eq!((same, gone), (cfg, Vec::new()));
+    }
+
+    #[test]
+    fn config_refuses_bad_matches_and_relative_paths() {
+        let ok = JournaldConfig {
+            include: vec!["_SYSTEMD_UNIT=ssh.service".into()],
+            exclude: vec!["PRIORITY=7".into()],
+            ..JournaldConfig::default()
+        };
+        ok.validate().unwrap();
+        for bad in [
+            JournaldConfig {
+                include: vec!["ssh.service".into()],
+                ..JournaldConfig::default()
+            },
+            JournaldConfig {
+                directories: vec!["var/log/journal".into()],
+                ..JournaldConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err());
+        }
+    }
+}

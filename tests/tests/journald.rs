@@ -703,3 +703,53 @@ $COLLECTOR run --once --config $T/collector.toml 2> $T/collector.log
     );
     assert_eq!(flagged, vec![vec![deleted.to_string()]]);
 }
+
+#[test]
+fn kernel_lines_of_this_boot_are_left_to_kmsg_and_earlier_boots_kept() {
+    if !privileged_or_skip(
+        "kernel_lines_of_this_boot_are_left_to_kmsg_and_earlier_boots_kept",
+        missing_root(),
+    ) {
+        return;
+    }
+    let boot: String = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .unwrap()
+        .trim()
+        .replace('-', "");
+    let t = tempfile::tempdir().unwrap();
+    let jdir = t.path().join("journal");
+    let mut ex = Vec::new();
+    for (n, b, transport) in [
+        (0u64, boot.as_str(), "kernel"),
+        (1, BOOT_A, "kernel"),
+        (2, boot.as_str(), "syslog"),
+    ] {
+        export_entry(
+            &mut ex,
+            &[
+                (
+                    "__REALTIME_TIMESTAMP",
+                    (1_795_341_600_000_000 + n).to_string().as_bytes(),
+                ),
+                ("_BOOT_ID", b.as_bytes()),
+                ("MESSAGE", format!("kown {n}").as_bytes()),
+                ("_TRANSPORT", transport.as_bytes()),
+            ],
+        );
+    }
+    write_journal(&system_journal(&jdir, ""), &ex);
+    let cfg = config(t.path(), &[&jdir], "");
+    // The same configuration with the kmsg source on (it reads this host's /dev/kmsg).
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[sources.kmsg]\nenabled = false",
+        "[sources.kmsg]\nenabled = true",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let log = run_once(&cfg);
+    let got: Vec<String> = counts(t.path(), "kown").into_keys().collect();
+    assert_eq!(
+        got,
+        vec!["kown 1", "kown 2"],
+        "this boot's kernel line is kmsg's; an earlier boot's is journald's\n{log}"
+    );
+}

@@ -123,6 +123,14 @@ impl Entry {
                 .any(|&s| matches.iter().any(|m| m.as_slice() == self.raw(s)))
     }
 
+    /// Whether every one of `matches` (`FIELD=value`) is a field of this entry.
+    pub fn matches_all(&self, matches: &[Vec<u8>]) -> bool {
+        !matches.is_empty()
+            && matches
+                .iter()
+                .all(|m| self.fields.iter().any(|&s| m.as_slice() == self.raw(s)))
+    }
+
     /// The columns of this entry; `realtime_us` is the entry's receive time.
     pub fn map(&self, realtime_us: u64) -> Mapped<'_> {
         let mut m = Mapped {
@@ -311,6 +319,9 @@ mod tests {
         assert!(e.matches_any(&[b"_COMM=bash".to_vec()]));
         assert!(!e.matches_any(&[b"_COMM=bas".to_vec()]));
         assert!(!e.matches_any(&[]));
+        assert!(e.matches_all(&[b"_COMM=bash".to_vec(), b"PRIORITY=9".to_vec()]));
+        assert!(!e.matches_all(&[b"_COMM=bash".to_vec(), b"PRIORITY=8".to_vec()]));
+        assert!(!e.matches_all(&[]));
     }
 
     #[test]

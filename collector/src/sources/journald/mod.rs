@@ -21,9 +21,10 @@
 //! * **Mapping**: see [`entry`]. `include` (`FIELD=value`, given to libsystemd: matches of
 //!   one field ORed, of different fields ANDed) and `exclude` (`FIELD=value`, any field
 //!   matching skips the entry) select entries.
-//! * **Ownership.** While the kmsg source runs, kernel lines (`_TRANSPORT=kernel`) are
-//!   skipped here: kmsg archives them with their sequence number. See the README's "Which
-//!   source owns which line".
+//! * **Ownership.** While the kmsg source runs, kernel lines of the running boot
+//!   (`_TRANSPORT=kernel`) are skipped here: kmsg archives them with their sequence number.
+//!   Those of earlier boots are archived here. See the README's "Which source owns which
+//!   line".
 
 pub mod dirs;
 pub mod entry;
@@ -46,6 +47,24 @@ use reader::{Reader, ReaderStats};
 
 /// The journal field data of kernel lines, which kmsg owns while it runs.
 pub const KERNEL_TRANSPORT: &str = "_TRANSPORT=kernel";
+
+/// Which entries the readers skip.
+#[derive(Debug, Clone, Default)]
+pub struct Skip {
+    /// `exclude`: an entry with any of these fields.
+    pub any: Vec<Vec<u8>>,
+    /// An entry with all of these fields: the kernel lines of the running boot while kmsg
+    /// runs (`_TRANSPORT=kernel`, `_BOOT_ID=<this boot>`). Kernel lines of earlier boots
+    /// are no longer in /dev/kmsg: journald archives them.
+    pub all: Vec<Vec<u8>>,
+}
+
+/// `_BOOT_ID=<id>` of the running boot, as the journal writes it (no dashes).
+fn current_boot_field() -> Option<Vec<u8>> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let hex: String = id.trim().chars().filter(|c| *c != '-').collect();
+    (hex.len() == 32).then(|| format!("_BOOT_ID={hex}").into_bytes())
+}
 
 /// Where the first start (no cursor yet) begins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -165,19 +184,27 @@ pub fn spawn(
     kmsg_running: bool,
     max_message_bytes: usize,
 ) -> Result<JoinHandle<Result<()>>> {
-    let mut excludes: Vec<Vec<u8>> = plan
-        .cfg
-        .exclude
-        .iter()
-        .map(|m| m.as_bytes().to_vec())
-        .collect();
+    let mut skip = Skip {
+        any: plan
+            .cfg
+            .exclude
+            .iter()
+            .map(|m| m.as_bytes().to_vec())
+            .collect(),
+        all: Vec::new(),
+    };
     if kmsg_running {
-        excludes.push(KERNEL_TRANSPORT.as_bytes().to_vec());
+        match current_boot_field() {
+            Some(boot) => skip.all = vec![KERNEL_TRANSPORT.as_bytes().to_vec(), boot],
+            None => tracing::warn!(
+                "journald: boot id unknown: kernel lines are archived by both kmsg and journald"
+            ),
+        }
     }
     let sup = Supervisor {
         ctx,
         cfg: plan.cfg,
-        excludes,
+        skip,
         max_message_bytes,
         readers: Vec::new(),
     };
@@ -196,7 +223,7 @@ fn join(h: JoinHandle<Result<()>>) -> Result<()> {
 struct Supervisor {
     ctx: SourceContext,
     cfg: JournaldConfig,
-    excludes: Vec<Vec<u8>>,
+    skip: Skip,
     max_message_bytes: usize,
     readers: Vec<(String, JoinHandle<Result<()>>)>,
 }
@@ -248,7 +275,7 @@ impl Supervisor {
     fn start(&mut self, dir: NamespaceDir) -> Result<()> {
         let ctx = self.ctx.clone();
         let cfg = self.cfg.clone();
-        let excludes = self.excludes.clone();
+        let skip = self.skip.clone();
         let max = self.max_message_bytes;
         let key = dir.key.clone();
         let name = format!(
@@ -261,7 +288,7 @@ impl Supervisor {
             .spawn(move || {
                 // The handle is opened here: it must stay on the thread that opened it.
                 let stats = Arc::new(ReaderStats::default());
-                Reader::open(ctx, dir, &cfg, excludes, max, stats)?.run()
+                Reader::open(ctx, dir, &cfg, skip, max, stats)?.run()
             })
             .context("cannot start a journald reader thread")?;
         self.readers.push((key, handle));

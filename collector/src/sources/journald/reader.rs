@@ -13,7 +13,7 @@ use super::dirs::{NamespaceDir, unsupported_files};
 use super::entry::Entry;
 use super::sys::JournalHandle;
 use super::users::UserNames;
-use super::{JournaldConfig, ReadFrom};
+use super::{JournaldConfig, ReadFrom, Skip};
 use crate::batch::{LogBatchBuilder, Row, decimal};
 use crate::chunk::{Checkpoint, Chunk};
 use crate::identity::identity_mismatch;
@@ -56,7 +56,7 @@ pub struct Reader {
     dir: NamespaceDir,
     journal: JournalHandle,
     read_from: ReadFrom,
-    excludes: Vec<Vec<u8>>,
+    skip: Skip,
     /// Seqnum jumps mean vacuumed entries only when we read every entry; with include
     /// matches libsystemd skips the others and jumps are normal.
     detect_gaps: bool,
@@ -83,7 +83,7 @@ impl Reader {
         ctx: SourceContext,
         dir: NamespaceDir,
         cfg: &JournaldConfig,
-        excludes: Vec<Vec<u8>>,
+        skip: Skip,
         max_message_bytes: usize,
         stats: Arc<ReaderStats>,
     ) -> Result<Reader> {
@@ -108,7 +108,7 @@ impl Reader {
             dir,
             journal,
             read_from: cfg.read_from,
-            excludes,
+            skip,
             detect_gaps: cfg.include.is_empty(),
             entry: Entry::default(),
             users: UserNames::new(root),
@@ -288,7 +288,7 @@ impl Reader {
                 }
             );
         }
-        if self.entry.matches_any(&self.excludes) {
+        if self.entry.matches_any(&self.skip.any) || self.entry.matches_all(&self.skip.all) {
             self.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }

@@ -314,7 +314,12 @@ fn restart_mid_stream_neither_loses_nor_doubles() {
     // Stopped while reading (SIGTERM right after start: it has 20000 entries to go).
     let d = Daemon::start(&cfg, t.path().join("d1.log"));
     std::thread::sleep(Duration::from_millis(300));
-    d.stop();
+    let first = d.stop();
+    let stats = first
+        .lines()
+        .filter(|l| l.contains("stats: entries="))
+        .collect::<Vec<_>>();
+    eprintln!("first run, stopped while reading: {stats:?}");
     // More entries arrive while it is down; then it reads what is there.
     write_journal(&file, &numbered_range(m, 20000, 25000, BOOT_A));
     run_once(&cfg);

@@ -131,6 +131,8 @@ pub struct SourcesConfig {
     pub kmsg: KmsgConfig,
     #[serde(default)]
     pub ebpf: crate::sources::ebpf::EbpfConfig,
+    #[serde(default)]
+    pub journald: crate::sources::journald::JournaldConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -230,6 +232,10 @@ impl Config {
         }
         infralog_store::Location::parse(&self.archive.path)
             .with_context(|| format!("invalid configuration {origin}: archive.path"))?;
+        self.sources
+            .journald
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
         Ok(())
     }
 

@@ -112,10 +112,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Report which eBPF hooks this kernel lets the collector attach, which it refuses
-    /// and why, and what the collector falls back to.
+    /// Report which sources would run here and why the others would not, which eBPF
+    /// hooks this kernel lets the collector attach, which it refuses and why, and what the
+    /// collector falls back to.
     Probe {
-        /// Configuration file whose `[sources.ebpf]` to probe (default: built-in).
+        /// Configuration file whose sources to probe (default: built-in).
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -148,6 +149,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Probe { config } => load_config(config.as_ref()).map(|c| {
+            print!("{}", infralog_collector::probe::sources_report(&c));
             print!("{}", infralog_collector::probe::report(&c.sources.ebpf));
             ExitCode::SUCCESS
         }),

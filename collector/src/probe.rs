@@ -1,4 +1,5 @@
-//! `infra-collector probe`: what eBPF capture this kernel and these privileges allow —
+//! `infra-collector probe`: which sources would run here (and why the others would not), and
+//! what eBPF capture this kernel and these privileges allow —
 //! which hooks attach, which are refused and why, and what the collector falls back to.
 
 use std::fmt::Write as _;
@@ -165,4 +166,87 @@ pub fn report(cfg: &EbpfConfig) -> String {
         cfg.keep_capabilities.join(",")
     );
     out
+}
+
+/// Which sources `infra-collector run` would start here with `config`, and why the others
+/// would not.
+pub fn sources_report(config: &crate::config::Config) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "sources:");
+    let kmsg = &config.sources.kmsg;
+    let verdict = if !kmsg.enabled {
+        "would not run: disabled in the configuration".to_string()
+    } else {
+        match std::fs::File::open(&kmsg.path) {
+            Ok(_) => format!("would run: {} is readable", kmsg.path.display()),
+            Err(e) => format!("would not run: cannot open {}: {e}", kmsg.path.display()),
+        }
+    };
+    let _ = writeln!(w, "  kmsg: {verdict}");
+    journald_report(w, &config.sources.journald, kmsg.enabled);
+    out
+}
+
+fn journald_report(w: &mut String, cfg: &crate::sources::journald::JournaldConfig, kmsg: bool) {
+    use crate::sources::journald::{dirs, sys};
+    if !cfg.enabled {
+        let _ = writeln!(
+            w,
+            "  journald: would not run: disabled in the configuration"
+        );
+        return;
+    }
+    let found = cfg.namespaces();
+    if found.is_empty() {
+        let _ = writeln!(
+            w,
+            "  journald: would not run: no journal namespace directory (<machine-id>[.<ns>]) \
+             in {:?} under root {}",
+            cfg.directories,
+            cfg.root.display()
+        );
+        return;
+    }
+    if let Err(e) = sys::lib() {
+        let _ = writeln!(w, "  journald: would not run: {e:#}");
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "  journald: would run ({} loaded), {} stream(s){}:",
+        sys::LIBRARY,
+        found.len(),
+        if kmsg {
+            "; kernel lines left to kmsg"
+        } else {
+            ""
+        }
+    );
+    for d in &found {
+        let mut files = 0;
+        let mut unreadable = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&d.path) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.extension().is_some_and(|x| x == "journal") {
+                    files += 1;
+                    if let Err(err) = std::fs::File::open(&p) {
+                        unreadable.push(format!("{}: {err}", p.display()));
+                    }
+                }
+            }
+        }
+        let _ = writeln!(w, "    {} ({files} journal files)", d.path.display());
+        for u in unreadable {
+            let _ = writeln!(w, "      NOT readable: {u}");
+        }
+        for (p, flags) in dirs::unsupported_files(&d.path) {
+            let _ = writeln!(
+                w,
+                "      NOT readable by this libsystemd: {} (incompatible flags {flags:#x})",
+                p.display()
+            );
+        }
+    }
 }

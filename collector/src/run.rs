@@ -12,6 +12,7 @@ use crate::archive::{Archive, ArchiveReport};
 use crate::config::Config;
 use crate::pipeline::Pipeline;
 use crate::sources::ebpf::{self, EbpfStatus};
+use crate::sources::journald;
 use crate::sources::kmsg::{self, KmsgStats};
 use crate::sources::{KernelCaller, SourceContext};
 
@@ -117,14 +118,37 @@ impl Collector {
         };
         let mut sources = Vec::new();
 
-        // eBPF first: the kmsg source takes console events only if a console hook attached.
+        // Decided first: while journald runs, it owns what is sent to the journal's socket
+        // and the eBPF syslog hook leaves that socket alone (README: which source owns
+        // which line).
+        let journald_plan = match journald::Plan::new(&config.sources.journald) {
+            Ok(plan) => plan,
+            Err(e) => {
+                tracing::warn!("journald source disabled: {e:#}");
+                None
+            }
+        };
+        let mut ebpf_cfg = config.sources.ebpf.clone();
+        if journald_plan.is_some() && ebpf_cfg.enabled && ebpf_cfg.syslog {
+            let (cfg, left) =
+                journald::leave_journal_socket(&ebpf_cfg, &config.sources.journald.root);
+            if !left.is_empty() {
+                tracing::info!(
+                    "eBPF syslog hook leaves {left:?} to the journald source (they lead to \
+                     the journal's socket)"
+                );
+            }
+            ebpf_cfg = cfg;
+        }
+
+        // eBPF next: the kmsg source takes console events only if a console hook attached.
         // It also drops capabilities, so sources started later make do with what is kept.
         let kmsg_cfg = &config.sources.kmsg;
         let (callers_tx, callers_rx) =
             crossbeam_channel::bounded::<KernelCaller>(KERNEL_CALLER_QUEUE);
         let mut ebpf = ebpf::spawn(
             ctx.clone(),
-            &config.sources.ebpf,
+            &ebpf_cfg,
             kmsg_cfg.enabled.then_some(callers_tx),
         )?;
         if let Some(t) = ebpf.thread.take() {
@@ -148,6 +172,17 @@ impl Collector {
             }
         }
         let maintenance = spawn_maintenance(config, shutdown.clone());
+        if let Some(plan) = journald_plan {
+            match journald::spawn(
+                ctx.clone(),
+                plan,
+                kmsg_stats.is_some(),
+                config.collector.max_message_bytes,
+            ) {
+                Ok(handle) => sources.push(("journald", handle)),
+                Err(e) => tracing::warn!("journald source disabled: {e:#}"),
+            }
+        }
         // The pipeline finishes once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {

@@ -87,6 +87,11 @@ pub mod extra_key {
     pub const IDENTITY_MISMATCH_REASON: &str = "identity_mismatch_reason";
     /// RFC 5424 MSGID.
     pub const MSGID: &str = "msgid";
+    /// This many journal entries of the same writer (same seqnum id) were deleted —
+    /// vacuumed or rotated away — before the collector could read them.
+    pub const JOURNAL_VACUUMED_BEFORE: &str = "journal_vacuumed_before";
+    /// Journal field data that is not `NAME=value` (kept whole).
+    pub const JOURNAL_INVALID_FIELD: &str = "journal_invalid_field";
     /// Path of the file a line was imported from.
     pub const FILE_PATH: &str = "file";
 }

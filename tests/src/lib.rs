@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod ebpf_support;
+pub mod journal_support;
 pub mod s3_support;
 
 /// Directory holding the workspace's binaries (`target/<profile>`): the test executable
@@ -129,10 +130,21 @@ pub fn collector_config(dir: &Path, hostname: &str, sources: &str) -> PathBuf {
     let path = dir.join("collector.toml");
     let text = format!(
         "[collector]\nhostname = {hostname:?}\nstate_dir = {state:?}\nchunk_max_age_ms = 100\n\n\
-         [archive]\npath = {archive:?}\n\n{sources}\n",
+         [archive]\npath = {archive:?}\n\n{sources}\n{journald}",
         state = dir.join("state").display().to_string(),
         archive = dir.join("archive").display().to_string(),
+        journald = journald_off_unless_named(sources),
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// The journald source is on by default wherever a journal exists: a test that does not
+/// name it turns it off, so that the host's journal does not end up in its archive.
+pub fn journald_off_unless_named(sources: &str) -> &'static str {
+    if sources.contains("[sources.journald]") {
+        ""
+    } else {
+        "\n[sources.journald]\nenabled = false\n"
+    }
 }

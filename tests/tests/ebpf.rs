@@ -261,7 +261,8 @@ fn without_privileges_the_capture_says_ebpf_is_unavailable_and_goes_on() {
             &cfg,
             format!(
                 "[collector]\nhostname = \"unpriv\"\nstate_dir = {:?}\n\n[archive]\npath = {:?}\n\n\
-                 [sources.kmsg]\nenabled = true\n\n[sources.ebpf]\nenabled = true\n",
+                 [sources.kmsg]\nenabled = true\n\n[sources.ebpf]\nenabled = true\n\n\
+                 [sources.journald]\nenabled = false\n",
                 dir.path().join("cstate").display().to_string(),
                 dir.path().join("carchive").display().to_string()
             ),

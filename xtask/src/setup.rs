@@ -25,6 +25,15 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "openjdk-17-jre-headless",
         "the Java runtime of Spark in the lake reader test",
     ),
+    (
+        "systemd-journal-remote",
+        "writes real journal files from export streams (journald tests and benchmark)",
+    ),
+    (
+        "systemd",
+        "systemd-journald (run in a private namespace by the one-line-one-row test), \
+         journalctl, libsystemd0",
+    ),
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).

@@ -1,6 +1,7 @@
 //! The collector's parsers, built from their own source files (see Cargo.toml for why),
 //! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
-//! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery). From `collector/`:
+//! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
+//! (field splitting, cursors, entry mapping). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -15,6 +16,10 @@ pub mod parse;
 
 #[path = "../../src/spool/record.rs"]
 pub mod spool_record;
+
+/// The journal entry mapping (fields → columns), which only needs `parse::journal`.
+#[path = "../../src/sources/journald/entry.rs"]
+pub mod journal_entry;
 
 use parse::{ParseContext, Record, rfc5424};
 

@@ -3,6 +3,7 @@
 //! back as the whole line in `message` with `error` set (for syslog lines, as all after a
 //! valid `<PRI>`, which is kept in `pri`).
 
+pub mod journal;
 pub mod kmsg;
 pub mod rfc3164;
 pub mod rfc5424;
@@ -362,6 +363,19 @@ mod tests {
         assert!(out.len() <= r.structured_data.len());
     }
 
+    /// Journal field data and cursors: what is returned borrows from the input.
+    fn check_journal(data: &[u8]) {
+        if let Some((name, value)) = journal::split_field(data) {
+            assert_eq!(name.len() + 1 + value.len(), data.len());
+            assert!(within(data, name) && within(data, value));
+        }
+        if let Some(c) = journal::cursor_seq(data) {
+            assert!(within(data, c.seqnum_id));
+            assert_eq!(journal::entries_missing_between(&c, &c), 0);
+        }
+        let _ = journal::decimal_u64(data);
+    }
+
     #[test]
     fn mutated_lines_never_panic() {
         let log = std::fs::read(concat!(
@@ -385,6 +399,8 @@ mod tests {
             b"6,339,5140900,-;NET: Registered protocol family 10\n SUBSYSTEM=net\n DEVICE=+net:lo",
             b"12,77,99,c,caller=T1234;usb 1-1: \\x1b[0m",
             b" SUBSYSTEM=pci",
+            b"MESSAGE=hello=world",
+            b"s=6c1f0e4c3bbd4b1a9d3f1b7a7b8e1c2d;i=1a;b=0f0e;m=2b;t=5f1;x=9a",
             b"",
         ]);
         let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
@@ -398,6 +414,7 @@ mod tests {
                 check(&buf, f);
             }
             let _ = kmsg::parse_record(&buf);
+            check_journal(&buf);
         }
     }
 }

@@ -66,7 +66,8 @@ use crate::parse::{Format, ParseContext, Pri, parse_line};
 use crate::sources::{KernelCaller, SourceContext};
 use crate::time::{boot_unix_ns, local_utc_offset_secs, now_ns};
 
-use decode::{Event, Kind, identity_mismatch};
+use crate::identity::identity_mismatch;
+use decode::{Event, Kind};
 pub use loader::{HookAttempt, hook};
 
 /// `[sources.ebpf]`

@@ -46,6 +46,7 @@ pub fn capture(
     config.spool.seal_secs = 1;
     config.sources.kmsg.enabled = opts.kmsg;
     config.sources.ebpf = opts.ebpf.clone();
+    config.sources.journald.enabled = false;
 
     let collector = Collector::start(&config, false)?;
     ready(&collector.ebpf);

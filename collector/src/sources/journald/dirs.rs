@@ -1,0 +1,167 @@
+//! Finding the journal namespace directories to read.
+//!
+//! journald writes each namespace into a directory of its own below `/var/log/journal`
+//! (persistent) or `/run/log/journal` (volatile): `<machine-id>` for the default
+//! namespace, `<machine-id>.<namespace>` for the others. Each has its own writer and so its
+//! own sequence numbers: it is read by one reader with one cursor. A configured directory
+//! that holds `*.journal` files itself (e.g. the output of `systemd-journal-remote`) is one
+//! such stream too.
+
+use std::path::{Path, PathBuf};
+
+/// Incompatible header flags libsystemd 252 knows: XZ, LZ4, KEYED_HASH, ZSTD, COMPACT.
+/// A file with any other flag set was written by a newer systemd.
+const KNOWN_INCOMPATIBLE_FLAGS: u32 = 0x1f;
+
+/// One stream to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceDir {
+    /// Where the collector opens it (root prefix included).
+    pub path: PathBuf,
+    /// The checkpoint key: `journald:` and the path as the host names it (without the
+    /// root prefix), so that a collector moved into a container keeps its positions.
+    pub key: String,
+}
+
+/// Whether a directory name is `<32 hex digits>` or `<32 hex digits>.<namespace>`.
+pub fn is_namespace_dir_name(name: &str) -> bool {
+    let (id, ns) = match name.split_once('.') {
+        Some((id, ns)) => (id, Some(ns)),
+        None => (name, None),
+    };
+    id.len() == 32
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && ns.is_none_or(|ns| !ns.is_empty())
+}
+
+fn has_journal_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| rd.flatten().any(|e| is_journal_file(&e.path())))
+}
+
+fn is_journal_file(p: &Path) -> bool {
+    p.extension()
+        .is_some_and(|e| e == "journal" || e == "journal~")
+}
+
+/// `root` joined with an absolute `dir` (`/host` + `/var/log/journal`).
+pub fn under_root(root: &Path, dir: &Path) -> PathBuf {
+    root.join(dir.strip_prefix("/").unwrap_or(dir))
+}
+
+/// The namespace directories below the configured directories, sorted, each once.
+pub fn discover(root: &Path, dirs: &[PathBuf]) -> Vec<NamespaceDir> {
+    let mut out: Vec<NamespaceDir> = Vec::new();
+    for dir in dirs {
+        let path = under_root(root, dir);
+        let mut found = Vec::new();
+        if has_journal_files(&path) {
+            found.push((path.clone(), dir.clone()));
+        }
+        if let Ok(rd) = std::fs::read_dir(&path) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if is_namespace_dir_name(name) && e.path().is_dir() {
+                    found.push((e.path(), dir.join(name)));
+                }
+            }
+        }
+        found.sort();
+        for (path, host_path) in found {
+            let key = format!("journald:{}", host_path.display());
+            if !out.iter().any(|d| d.key == key) {
+                out.push(NamespaceDir { path, key });
+            }
+        }
+    }
+    out
+}
+
+/// Journal files in `dir` whose header has incompatible flags libsystemd 252 does not
+/// know, with the flags: libsystemd skips such files silently, so we say it loudly.
+pub fn unsupported_files(dir: &Path) -> Vec<(PathBuf, u32)> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if !is_journal_file(&p) {
+            continue;
+        }
+        let mut head = [0u8; 16];
+        let ok = std::fs::File::open(&p)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+            .is_ok();
+        if ok && &head[..8] == b"LPKSHHRH" {
+            let flags = u32::from_le_bytes(head[12..16].try_into().expect("4 bytes"));
+            if flags & !KNOWN_INCOMPATIBLE_FLAGS != 0 {
+                out.push((p, flags));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_names() {
+        assert!(is_namespace_dir_name("3d1219c7c4c5404aaa1f6d2a48adfda4"));
+        assert!(is_namespace_dir_name(
+            "3d1219c7c4c5404aaa1f6d2a48adfda4.audit"
+        ));
+        assert!(!is_namespace_dir_name("3d1219c7c4c5404aaa1f6d2a48adfda4."));
+        assert!(!is_namespace_dir_name("remote"));
+        assert!(!is_namespace_dir_name("3d1219c7c4c5404aaa1f6d2a48adfdz4"));
+    }
+
+    #[test]
+    fn discovers_namespaces_under_a_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let id = "0123456789abcdef0123456789abcdef";
+        for d in [
+            format!("var/log/journal/{id}"),
+            format!("var/log/journal/{id}.ns2"),
+            "var/log/journal/not-a-namespace".into(),
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(root.join("flat")).unwrap();
+        std::fs::write(root.join("flat/system.journal"), b"").unwrap();
+        let found = discover(
+            root,
+            &[
+                PathBuf::from("/var/log/journal"),
+                PathBuf::from("/run/log/journal"),
+                PathBuf::from("/flat"),
+            ],
+        );
+        let keys: Vec<&str> = found.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            vec![
+                format!("journald:/var/log/journal/{id}").as_str(),
+                format!("journald:/var/log/journal/{id}.ns2").as_str(),
+                "journald:/flat",
+            ]
+        );
+        assert_eq!(found[0].path, root.join(format!("var/log/journal/{id}")));
+    }
+
+    #[test]
+    fn flags_newer_files() {
+        let t = tempfile::tempdir().unwrap();
+        let mut head = b"LPKSHHRH".to_vec();
+        head.extend_from_slice(&0u32.to_le_bytes());
+        head.extend_from_slice(&(0x1fu32 | 0x20).to_le_bytes());
+        std::fs::write(t.path().join("new.journal"), &head).unwrap();
+        head[12] = 0x1f;
+        std::fs::write(t.path().join("ok.journal"), &head).unwrap();
+        let bad = unsupported_files(t.path());
+        assert_eq!(bad, vec![(t.path().join("new.journal"), 0x3f)]);
+    }
+}

@@ -97,6 +97,16 @@ impl Collector {
                 Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
             }
         }
+        match crate::sources::file::spawn(
+            ctx.clone(),
+            &config.sources.file,
+            &config.sources.containers,
+            config.collector.max_message_bytes,
+        ) {
+            Ok(Some(handle)) => sources.push(("file", handle)),
+            Ok(None) => tracing::info!("file source: no input applies"),
+            Err(e) => tracing::warn!("file source disabled: {e:#}"),
+        }
         // The writer stops once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {

@@ -3,6 +3,8 @@
 //! back as the whole line in `message` with `error` set (for syslog lines, as all after a
 //! valid `<PRI>`, which is kept in `pri`).
 
+pub mod container;
+pub mod json;
 pub mod kmsg;
 pub mod rfc3164;
 pub mod rfc5424;
@@ -22,6 +24,15 @@ impl Pri {
         Pri {
             facility: (value >> 3).min(u8::MAX as u32) as u8,
             level: (value & 7) as u8,
+        }
+    }
+
+    /// A severity level from an input that has no facility (application logs): the
+    /// facility is out of the named range, so the row's `facility` stays null.
+    pub fn level_only(level: u8) -> Pri {
+        Pri {
+            facility: u8::MAX,
+            level: level.min(7),
         }
     }
 }

@@ -29,7 +29,10 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
         let inputs = inputs.replace("$DIR", &root);
-        let file_settings = file_settings.replace("$DIR", &root);
+        let mut file_settings = file_settings.replace("$DIR", &root);
+        if !file_settings.contains("rotate_wait_secs") {
+            file_settings.push_str("\nrotate_wait_secs = 1");
+        }
         let config = dir.path().join("collector.toml");
         fs::write(
             &config,
@@ -40,7 +43,7 @@ impl Setup {
                  [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
                  [sources.containers]\ndocker = false\ncri = false\n\n\
                  [sources.file]\npoll_interval_ms = 20\nrescan_interval_secs = 1\n\
-                 rotate_wait_secs = 1\n{file_settings}\n\n{inputs}\n"
+                 {file_settings}\n\n{inputs}\n"
             ),
         )
         .unwrap();
@@ -370,7 +373,7 @@ fn json_app_logs_map_columns_flatten_the_rest_and_keep_invalid_lines() {
     s.run_once();
     let rows = query_csv(
         &s.archive(),
-        "SELECT CAST(timestamp AS VARCHAR), severity, process_name, hostname, process_id, \
+        "SELECT CAST(timestamp AS VARCHAR) AS ts, severity, process_name, hostname, process_id, \
          message, extra['ctx.user.id'], extra['ctx.user.name'], extra['ctx.tags'], \
          extra['ok'], extra['parse_error'] IS NOT NULL, source \
          FROM logs ORDER BY timestamp, message",
@@ -472,7 +475,7 @@ fn docker_json_file_partial_lines_are_joined_with_container_identity() {
     let rows = query_csv(
         &s.archive(),
         "SELECT message, extra['stream'], extra['container_id'], extra['container_name'], \
-         CAST(timestamp AS VARCHAR) FROM logs ORDER BY timestamp",
+         CAST(timestamp AS VARCHAR) AS ts FROM logs ORDER BY timestamp",
     );
     let want = [
         [

@@ -609,15 +609,17 @@ impl FileSource {
         );
         match Tail::start(
             path.to_path_buf(),
-            input,
             opened,
             pos,
             inp.joining.clone(),
             self.max_bytes,
             rows,
-            state,
         ) {
-            Ok(t) => self.tails.push(t),
+            Ok(mut t) => {
+                t.input = input;
+                t.state = state;
+                self.tails.push(t);
+            }
             Err(e) => tracing::warn!("cannot read {}: {e}", path.display()),
         }
     }

@@ -113,16 +113,15 @@ impl Opened {
 }
 
 impl Tail {
-    /// Starts reading `opened` at `pos` (`None`: from the beginning).
+    /// Starts reading `opened` at `pos` (`None`: from the beginning), as a live file of
+    /// input 0 (callers set `input` and `state`).
     pub fn start(
         path: PathBuf,
-        input: usize,
         opened: Opened,
         pos: Option<&Position>,
         joining: Joining,
         max_bytes: usize,
         mut rows: RowWriter,
-        state: State,
     ) -> io::Result<Tail> {
         let (resume, skip) = pos.map_or((0, 0), |p| (p.resume, p.skip_until));
         let reader = if is_gz(&path) {
@@ -140,7 +139,7 @@ impl Tail {
         rows.parse_ctx.reference_unix_secs = opened.mtime_secs;
         Ok(Tail {
             path,
-            input,
+            input: 0,
             dev: opened.dev,
             ino: opened.ino,
             reader,
@@ -150,7 +149,7 @@ impl Tail {
             joining,
             max_bytes,
             rows,
-            state,
+            state: State::Live,
             last_size: opened.len.unwrap_or(0),
             at_eof: false,
             chunk_started: None,
@@ -241,10 +240,10 @@ impl Tail {
         if self.fp.is_full() {
             return;
         }
-        if let Reader::Plain(f) = &self.reader {
-            if pread_prefix(f, FINGERPRINT_BYTES, &mut self.prefix).is_ok() {
-                self.fp = Fingerprint::of(&self.prefix);
-            }
+        if let Reader::Plain(f) = &self.reader
+            && pread_prefix(f, FINGERPRINT_BYTES, &mut self.prefix).is_ok()
+        {
+            self.fp = Fingerprint::of(&self.prefix);
         }
     }
 

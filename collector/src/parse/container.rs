@@ -71,7 +71,8 @@ pub fn parse_cri(line: &[u8]) -> Result<ContainerLine<'_>, &'static str> {
     let time = fields.next().unwrap_or_default();
     let stream = fields.next().ok_or("cri: no stream")?;
     let tags = fields.next().ok_or("cri: no tag")?;
-    let text = fields.next().unwrap_or_default();
+    // An empty record still borrows from the line (its end), as every field does.
+    let text = fields.next().unwrap_or(&line[line.len()..]);
     let timestamp_ns = Some(rfc3339_ns(time).ok_or("cri: malformed time")?);
     if !matches!(stream, b"stdout" | b"stderr") {
         return Err("cri: unknown stream");

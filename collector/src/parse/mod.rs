@@ -373,6 +373,29 @@ mod tests {
         assert!(out.len() <= r.structured_data.len());
     }
 
+    /// The JSON and container parsers hand out only slices of the line.
+    fn check_json_and_containers(line: &[u8]) {
+        if let Ok(r) = json::parse_app(line) {
+            let _ = (r.time_ns(0), r.level(), r.pid());
+            let mut out = Vec::new();
+            r.object.leaves(|path, v| {
+                assert!(path.iter().all(|k| within(line, k)));
+                if let json::Value::Str(s) | json::Value::Num(s) | json::Value::Raw(s) = v {
+                    assert!(within(line, s));
+                }
+                out.clear();
+                v.write_text(&mut out);
+            });
+        }
+        for parsed in [container::parse_docker(line), container::parse_cri(line)] {
+            if let Ok(l) = parsed {
+                assert!(l.stream.is_empty() || within(line, l.stream));
+                let (container::Text::Escaped(t) | container::Text::Plain(t)) = l.text;
+                assert!(within(line, t));
+            }
+        }
+    }
+
     #[test]
     fn mutated_lines_never_panic() {
         let log = std::fs::read(concat!(
@@ -396,6 +419,9 @@ mod tests {
             b"6,339,5140900,-;NET: Registered protocol family 10\n SUBSYSTEM=net\n DEVICE=+net:lo",
             b"12,77,99,c,caller=T1234;usb 1-1: \\x1b[0m",
             b" SUBSYSTEM=pci",
+            br#"{"time":"2026-11-29T10:00:00Z","level":"warn","msg":"a \"b\" \u00e9","ctx":{"u":{"id":7}},"t":[1,"x"]}"#,
+            br#"{"log":"part\n","stream":"stderr","time":"2026-11-29T10:00:00.123456789Z"}"#,
+            b"2026-11-29T10:00:00.123456789+00:00 stdout P first half",
             b"",
         ]);
         let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
@@ -409,6 +435,7 @@ mod tests {
                 check(&buf, f);
             }
             let _ = kmsg::parse_record(&buf);
+            check_json_and_containers(&buf);
         }
     }
 }

@@ -123,6 +123,35 @@ impl Setup {
 struct Daemon(Option<Child>);
 
 impl Daemon {
+    /// Freezes the collector (SIGSTOP), so that what follows happens between two of its
+    /// reads, however fast it is; `resume` lets it go on.
+    fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+        // The stop is asynchronous: wait until every thread is stopped.
+        let pid = self.0.as_ref().unwrap().id();
+        let stopped = || {
+            fs::read_dir(format!("/proc/{pid}/task")).unwrap().all(|t| {
+                let stat = fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+                // `pid (comm) S …`: the state follows the last `)`.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T'))
+            })
+        };
+        while !stopped() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: i32) {
+        let pid = self.0.as_ref().unwrap().id() as i32;
+        // SAFETY: kill with a pid we spawned.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    }
+
     fn stop(mut self) {
         let mut child = self.0.take().unwrap();
         // SAFETY: kill with a pid we spawned.
@@ -185,11 +214,14 @@ fn rename_rotation_while_running_loses_and_doubles_nothing() {
     append(&log, &lines("line", 1..=100));
     let d = s.start();
     s.wait_for_rows(100);
+    d.pause();
+    append(&log, &lines("line", 101..=120));
     // The writer still holds the old file after the rename, as rsyslog does until HUP.
     let mut old = OpenOptions::new().append(true).open(&log).unwrap();
     fs::rename(&log, s.path("app.log.1")).unwrap();
-    old.write_all(lines("line", 101..=150).as_bytes()).unwrap();
+    old.write_all(lines("line", 121..=150).as_bytes()).unwrap();
     append(&log, &lines("line", 151..=200));
+    d.resume();
     s.wait_for_rows(200);
     d.stop();
     assert_eq!(s.messages("%"), expected("line", 1..=200));
@@ -221,6 +253,10 @@ fn copytruncate_while_running_loses_and_doubles_nothing() {
     append(&log, &lines("line", 1..=100));
     let d = s.start();
     s.wait_for_rows(100);
+    // Lines 101–150 are written, copied and truncated away before the collector reads
+    // them: only the copy has them. The file then grows past where reading stood, so only
+    // its changed first bytes tell that it was truncated.
+    d.pause();
     append(&log, &lines("line", 101..=150));
     fs::copy(&log, s.path("app.log.1")).unwrap();
     OpenOptions::new()
@@ -230,6 +266,7 @@ fn copytruncate_while_running_loses_and_doubles_nothing() {
         .set_len(0)
         .unwrap();
     append(&log, &lines("line", 151..=400));
+    d.resume();
     s.wait_for_rows(400);
     d.stop();
     assert_eq!(s.messages("%"), expected("line", 1..=400));
@@ -287,10 +324,12 @@ fn a_file_deleted_while_being_read_is_read_to_its_end() {
     writer.write_all(lines("line", 1..=50).as_bytes()).unwrap();
     let d = s.start();
     s.wait_for_rows(50);
+    d.pause();
     fs::remove_file(&log).unwrap();
     writer
         .write_all(lines("line", 51..=100).as_bytes())
         .unwrap();
+    d.resume();
     s.wait_for_rows(100);
     d.stop();
     assert_eq!(s.messages("%"), expected("line", 1..=100));

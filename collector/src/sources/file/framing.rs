@@ -547,6 +547,66 @@ mod tests {
         assert_eq!(f.resume_offset(), 6);
     }
 
+    /// Stopping anywhere and resuming at `resume_offset`, skipping records that end at or
+    /// before the last one handed out, yields every record once: the checkpoint contract.
+    #[test]
+    fn resuming_anywhere_yields_every_record_once() {
+        let docker: &[u8] = concat!(
+            r#"{"log":"a1 ","stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"e1\n","stream":"stderr"}"#,
+            "\n",
+            r#"{"log":"a2\n","stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"b1 ","stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"e2 ","stream":"stderr"}"#,
+            "\n",
+            r#"{"log":"b2\n","stream":"stdout"}"#,
+            "\n",
+            r#"{"log":"e3\n","stream":"stderr"}"#,
+            "\n",
+        )
+        .as_bytes();
+        let trace: &[u8] = b"x1\n\ta\n\tb\nx2\nx3\n c\nx4\n";
+        let ml = || {
+            Joining::Multiline(Multiline {
+                start: None,
+                timeout: Duration::from_secs(60),
+            })
+        };
+        for (joining, data) in [(Joining::Docker, docker), (ml(), trace)] {
+            let now = Instant::now();
+            let all = |from: u64, skip: u64, upto: usize| {
+                let mut f = Framer::new(joining.clone(), 1000, from);
+                let mut out = Vec::new();
+                let mut last_end = skip;
+                for b in data[from as usize..upto].chunks(3) {
+                    f.push(b, now, &mut |r| {
+                        if r.end > skip {
+                            out.push(String::from_utf8_lossy(r.text).into_owned());
+                            last_end = last_end.max(r.end);
+                        }
+                    });
+                }
+                (f, out, last_end)
+            };
+            let (mut f, mut want, _) = all(0, 0, data.len());
+            f.flush(now, false, &mut |r| {
+                want.push(String::from_utf8_lossy(r.text).into_owned())
+            });
+            for stop in 0..=data.len() {
+                let (f, mut got, last_end) = all(0, 0, stop);
+                let (mut g, rest, _) = all(f.resume_offset(), last_end, data.len());
+                got.extend(rest);
+                g.flush(now, false, &mut |r| {
+                    got.push(String::from_utf8_lossy(r.text).into_owned())
+                });
+                assert_eq!(got, want, "stopped at byte {stop}");
+            }
+        }
+    }
+
     #[test]
     fn patterns() {
         assert!(pattern_match(b"####-##-##", b"2026-11-29 x"));

@@ -46,6 +46,10 @@ pub fn capture(
     config.archive.flush_interval_secs = 1;
     config.sources.kmsg.enabled = opts.kmsg;
     config.sources.ebpf = opts.ebpf.clone();
+    // The harness measures kernel capture: the host's log files are not its business.
+    config.sources.file.enabled = false;
+    config.sources.containers.docker = false;
+    config.sources.containers.cri = false;
 
     let collector = Collector::start(&config, false)?;
     ready(&collector.ebpf);

@@ -197,11 +197,19 @@ fn rename_rotation_while_stopped_reads_the_rest_of_the_rotated_file() {
     let log = s.path("app.log");
     append(&log, &lines("line", 1..=100));
     s.run_once();
-    append(&log, &lines("line", 101..=150));
+    // The rotated file ends without a newline: it will not grow any more, so its last
+    // line is archived, flagged.
+    append(&log, &lines("line", 101..=149));
+    append(&log, "line-00150");
     fs::rename(&log, s.path("app.log.1")).unwrap();
     append(&log, &lines("line", 151..=200));
     s.run_once();
     assert_eq!(s.messages("%"), expected("line", 1..=200));
+    let flagged = query_csv(
+        &s.archive(),
+        "SELECT message FROM logs WHERE extra['unterminated'] = 'true'",
+    );
+    assert_eq!(flagged, vec![vec!["line-00150"]]);
     // Nothing is read twice on a third run.
     s.run_once();
     assert_eq!(s.count(), 200);
@@ -310,6 +318,8 @@ fn a_rotated_gz_file_is_read_from_where_reading_stopped() {
     append(&log, &lines("line", 151..=200));
     s.run_once();
     assert_eq!(s.messages("%"), expected("line", 1..=200));
+    s.run_once();
+    assert_eq!(s.count(), 200, "the .gz is not read again");
 }
 
 #[test]

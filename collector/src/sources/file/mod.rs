@@ -552,9 +552,10 @@ impl FileSource {
             }
             None => self.lookup(&opened).ok().flatten(),
         };
-        let unread = pos
-            .as_ref()
-            .is_some_and(|p| opened.len.is_none_or(|len| p.resume < len));
+        let unread = pos.as_ref().is_some_and(|p| match opened.len {
+            Some(len) => p.resume < len,
+            None => opened.gz_size_hint() != Some(p.resume),
+        });
         if !unread {
             self.done.insert(id, meta.len());
             return;

@@ -104,6 +104,18 @@ impl Opened {
         })
     }
 
+    /// The uncompressed size a gzip file states in its trailer (modulo 4 GiB, and of its
+    /// last member only): a hint that a rotated `.gz` was read to its end, which spares
+    /// decompressing it at every start.
+    pub fn gz_size_hint(&self) -> Option<u64> {
+        let len = self.file.metadata().ok()?.len();
+        let mut isize = [0u8; 4];
+        self.file
+            .read_exact_at(&mut isize, len.checked_sub(4)?)
+            .ok()?;
+        Some(u32::from_le_bytes(isize) as u64)
+    }
+
     /// Fingerprint of the first `n` bytes.
     pub fn prefix_fp(&self, n: usize) -> Option<Fingerprint> {
         let mut buf = Vec::new();

@@ -413,7 +413,7 @@ fn json_app_logs_map_columns_flatten_the_rest_and_keep_invalid_lines() {
         concat!(
             r#"{"@timestamp":"2026-11-29T10:00:00.250Z","level":"warn","logger":"db.pool","message":"slow query","host":"db1","pid":4242,"ctx":{"user":{"id":7,"name":"ann"},"tags":["a","b"]},"ok":true}"#,
             "\n",
-            r#"{"ts":1795946401.5,"lvl":30,"msg":"epoch secs","level_name":"x"}"#,
+            r#"{"ts":1795946401.5,"lvl":30,"msg":"epoch secs","level_name":"x","file":"main.go"}"#,
             "\n",
             "{\"msg\": \"truncated object\"\n",
             "plain text, not json\n",
@@ -459,9 +459,11 @@ fn json_app_logs_map_columns_flatten_the_rest_and_keep_invalid_lines() {
     assert!(bad.iter().any(|r| r[5] == "{\"msg\": \"truncated object\""));
     let extra_rest = query_csv(
         &s.archive(),
-        "SELECT extra['level_name'] FROM logs WHERE message = 'epoch secs'",
+        "SELECT extra['level_name'], extra['json.file'], extra['file'] LIKE '%/app.json' \
+         FROM logs WHERE message = 'epoch secs'",
     );
-    assert_eq!(extra_rest, vec![vec!["x"]]);
+    // An application field named like one of the collector's keys is kept beside it.
+    assert_eq!(extra_rest, vec![vec!["x", "main.go", "true"]]);
 }
 
 #[test]

@@ -196,9 +196,31 @@ impl RowWriter {
     }
 }
 
+/// Keys the collector writes itself; an application's field of the same name is stored as
+/// `json.<name>` so that neither hides the other.
+const RESERVED: [&str; 11] = [
+    extra_key::FILE_PATH,
+    extra_key::PARSE_ERROR,
+    extra_key::TRUNCATED,
+    extra_key::RAW_HEX,
+    extra_key::STREAM,
+    extra_key::UNTERMINATED,
+    extra_key::CONTAINER_ID,
+    extra_key::CONTAINER_NAME,
+    extra_key::K8S_NAMESPACE,
+    extra_key::K8S_POD,
+    extra_key::K8S_CONTAINER,
+];
+
 fn put_dotted(w: &mut ExtraWriter<'_>, path: &[&[u8]], v: Value<'_>) {
-    let mut parts: [&[u8]; 2 * MAX_FLATTEN_DEPTH] = [b""; 2 * MAX_FLATTEN_DEPTH];
+    let mut parts: [&[u8]; 2 * MAX_FLATTEN_DEPTH + 1] = [b""; 2 * MAX_FLATTEN_DEPTH + 1];
     let mut n = 0;
+    if let [key] = path
+        && RESERVED.iter().any(|r| r.as_bytes() == *key)
+    {
+        parts[0] = b"json.";
+        n = 1;
+    }
     for (i, k) in path.iter().enumerate() {
         if i > 0 {
             parts[n] = b".";

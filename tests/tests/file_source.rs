@@ -357,6 +357,35 @@ fn a_partial_last_line_waits_for_its_newline() {
     assert_eq!(s.messages("%"), expected("line", 1..=4));
 }
 
+/// With `partial_line_timeout_secs`, a last line that never gets its newline is archived
+/// after that long, flagged; what is appended to it later becomes a row of its own.
+#[test]
+fn a_partial_line_timeout_archives_an_unterminated_line_flagged() {
+    let s = Setup::with(RAW_INPUT, "partial_line_timeout_secs = 1");
+    let log = s.path("app.log");
+    append(&log, "line-00001\nline-00002");
+    let d = s.start();
+    s.wait_for_rows(2);
+    append(&log, " continued\nline-00003\n");
+    s.wait_for_rows(4);
+    d.stop();
+    let rows = query_csv(
+        &s.archive(),
+        "SELECT message, coalesce(extra['unterminated'], '') FROM logs ORDER BY message",
+    );
+    let want = [
+        [" continued", ""],
+        ["line-00001", ""],
+        ["line-00002", "true"],
+        ["line-00003", ""],
+    ];
+    let want: Vec<Vec<String>> = want
+        .iter()
+        .map(|r| r.iter().map(|s| s.to_string()).collect())
+        .collect();
+    assert_eq!(rows, want);
+}
+
 /// A big file read by a collector stopped in the middle, then by a second run: every
 /// numbered line exactly once. `INFRALOG_BIG_FILE_BYTES` sets the size (1 GiB for the
 /// release harness; 32 MiB by default for debug test runs).

@@ -335,7 +335,8 @@ struct FileSource {
     ctx: SourceContext,
     inputs: Vec<Input>,
     tails: Vec<Tail>,
-    /// Rotated files we looked at and found nothing unread in, with their size then.
+    /// Files closed or found read to their end, with how far they were read: a rotated
+    /// sibling no longer than that has nothing new.
     done: HashMap<(u64, u64), u64>,
     poll: Duration,
     rescan: Duration,

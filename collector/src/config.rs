@@ -133,6 +133,10 @@ pub struct SourcesConfig {
     pub ebpf: crate::sources::ebpf::EbpfConfig,
     #[serde(default)]
     pub journald: crate::sources::journald::JournaldConfig,
+    #[serde(default)]
+    pub file: crate::sources::file::FileConfig,
+    #[serde(default)]
+    pub containers: crate::sources::file::ContainersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -298,6 +302,56 @@ mod tests {
             + 1;
         assert!(err.contains(&format!("line {line}")), "{err}");
         assert!(err.contains("zstd_levle"), "{err}");
+    }
+
+    #[test]
+    fn file_source_defaults_and_bad_values_refused_with_their_line() {
+        let c = Config::default_config();
+        assert!(c.sources.file.enabled);
+        assert_eq!(c.sources.file.inputs.len(), 1);
+        assert_eq!(c.sources.file.inputs[0].paths.len(), 5);
+        assert!(c.sources.containers.docker && c.sources.containers.cri);
+        let line_of =
+            |text: &str, needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        for (from, to, why) in [
+            (
+                "poll_interval_ms = 250",
+                "poll_interval_ms = 0",
+                "at least 1",
+            ),
+            ("\nformat = \"syslog\"", "\nformat = \"yaml\"", "yaml"),
+        ] {
+            let text = DEFAULT_CONFIG.replace(from, to);
+            let err = Config::parse(&text, "t").unwrap_err().to_string();
+            let line = line_of(&text, to.trim_start());
+            assert!(err.contains(&format!("line {line}")), "{err}");
+            assert!(err.contains(why), "{err}");
+        }
+        // Whole-input checks name the input's table.
+        for (to, why) in [
+            ("\nformat = \"syslog\"\nutc_offset = \"CET\"", "CET"),
+            (
+                "\nformat = \"docker\"\n[sources.file.inputs.multiline]",
+                "multiline",
+            ),
+        ] {
+            let text = DEFAULT_CONFIG.replace("\nformat = \"syslog\"", to);
+            let err = Config::parse(&text, "t").unwrap_err().to_string();
+            let table = text
+                .lines()
+                .position(|l| l == "[[sources.file.inputs]]")
+                .unwrap()
+                + 1;
+            let lines: Vec<usize> = (table..=table + 3).collect();
+            assert!(
+                lines.iter().any(|l| err.contains(&format!("line {l}"))),
+                "{err}"
+            );
+            assert!(err.contains(why), "{err}");
+        }
+        let text = DEFAULT_CONFIG.replace("\"/var/log/syslog\"", "\"var/log/syslog\"");
+        let err = Config::parse(&text, "t").unwrap_err().to_string();
+        assert!(err.contains("absolute"), "{err}");
     }
 
     #[test]

@@ -183,6 +183,16 @@ impl Collector {
                 Err(e) => tracing::warn!("journald source disabled: {e:#}"),
             }
         }
+        match crate::sources::file::spawn(
+            ctx.clone(),
+            &config.sources.file,
+            &config.sources.containers,
+            config.collector.max_message_bytes,
+        ) {
+            Ok(Some(handle)) => sources.push(("file", handle)),
+            Ok(None) => tracing::info!("file source: no input applies"),
+            Err(e) => tracing::warn!("file source disabled: {e:#}"),
+        }
         // The pipeline finishes once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {

@@ -92,8 +92,20 @@ pub mod extra_key {
     pub const JOURNAL_VACUUMED_BEFORE: &str = "journal_vacuumed_before";
     /// Journal field data that is not `NAME=value` (kept whole).
     pub const JOURNAL_INVALID_FIELD: &str = "journal_invalid_field";
-    /// Path of the file a line was imported from.
+    /// Path of the file an imported or tailed line came from.
     pub const FILE_PATH: &str = "file";
+    /// `stdout` or `stderr`: the stream a container wrote the line to.
+    pub const STREAM: &str = "stream";
+    /// `true` when the file's last line had no newline and was archived without one
+    /// (the file was rotated away or deleted, or `partial_line_timeout_secs` passed).
+    pub const UNTERMINATED: &str = "unterminated";
+    /// Docker container id (the directory name) and name (from its `config.v2.json`).
+    pub const CONTAINER_ID: &str = "container_id";
+    pub const CONTAINER_NAME: &str = "container_name";
+    /// Kubernetes namespace, pod and container of a CRI log file, from its path.
+    pub const K8S_NAMESPACE: &str = "k8s_namespace";
+    pub const K8S_POD: &str = "k8s_pod";
+    pub const K8S_CONTAINER: &str = "k8s_container";
 }
 
 /// Values of the `source` column.

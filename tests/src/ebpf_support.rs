@@ -105,7 +105,9 @@ impl DevLogScenario {
                         "[collector]\nhostname = \"ebpf-test\"\nstate_dir = {:?}\n\
                          chunk_max_age_ms = 100\n\n[archive]\npath = {:?}\n\n\
                          [sources.kmsg]\nenabled = true\n\n[sources.ebpf]\nenabled = true\n\
-                         devlog_paths = [\"/dev/log\"]\n\n[sources.journald]\nenabled = false\n",
+                         devlog_paths = [\"/dev/log\"]\n\n[sources.journald]\nenabled = false\n\n\
+                         [sources.file]\nenabled = false\n\n\
+                         [sources.containers]\ndocker = false\ncri = false\n",
                         t.join("state").display().to_string(),
                         self.archive().display().to_string()
                     ),

@@ -128,12 +128,21 @@ pub fn python(script: &str) -> String {
 /// sources named in `sources` (TOML snippets such as `[sources.kmsg]\nenabled = true`).
 pub fn collector_config(dir: &Path, hostname: &str, sources: &str) -> PathBuf {
     let path = dir.join("collector.toml");
+    // The file source and container logs are on by default: keep the host's log files out
+    // of tests that did not ask for them.
+    let mut sources = sources.to_string();
+    if !sources.contains("[sources.file]") {
+        sources.push_str("\n\n[sources.file]\nenabled = false");
+    }
+    if !sources.contains("[sources.containers]") {
+        sources.push_str("\n\n[sources.containers]\ndocker = false\ncri = false");
+    }
     let text = format!(
         "[collector]\nhostname = {hostname:?}\nstate_dir = {state:?}\nchunk_max_age_ms = 100\n\n\
          [archive]\npath = {archive:?}\n\n{sources}\n{journald}",
         state = dir.join("state").display().to_string(),
         archive = dir.join("archive").display().to_string(),
-        journald = journald_off_unless_named(sources),
+        journald = journald_off_unless_named(&sources),
     );
     std::fs::write(&path, text).expect("write config");
     path

@@ -1,7 +1,8 @@
 //! The collector's parsers, built from their own source files (see Cargo.toml for why),
 //! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
 //! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
-//! (field splitting, cursors, entry mapping). From `collector/`:
+//! (field splitting, cursors, entry mapping), `json` (application log lines), `docker`
+//! (json-file records), `cri` (Kubernetes CRI records and log paths). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -46,7 +47,8 @@ pub fn split_ctx(data: &[u8]) -> Option<(ParseContext, &[u8])> {
     ))
 }
 
-fn within(outer: &[u8], inner: &[u8]) -> bool {
+/// Whether `inner` lies inside `outer` (what a borrowing parser returns must).
+pub fn within(outer: &[u8], inner: &[u8]) -> bool {
     let o = outer.as_ptr_range();
     let i = inner.as_ptr_range();
     o.start <= i.start && i.end <= o.end

@@ -3,7 +3,9 @@
 //! back as the whole line in `message` with `error` set (for syslog lines, as all after a
 //! valid `<PRI>`, which is kept in `pri`).
 
+pub mod container;
 pub mod journal;
+pub mod json;
 pub mod kmsg;
 pub mod rfc3164;
 pub mod rfc5424;
@@ -23,6 +25,15 @@ impl Pri {
         Pri {
             facility: (value >> 3).min(u8::MAX as u32) as u8,
             level: (value & 7) as u8,
+        }
+    }
+
+    /// A severity level from an input that has no facility (application logs): the
+    /// facility is out of the named range, so the row's `facility` stays null.
+    pub fn level_only(level: u8) -> Pri {
+        Pri {
+            facility: u8::MAX,
+            level: level.min(7),
         }
     }
 }
@@ -376,6 +387,30 @@ mod tests {
         let _ = journal::decimal_u64(data);
     }
 
+    /// The JSON and container parsers hand out only slices of the line.
+    fn check_json_and_containers(line: &[u8]) {
+        if let Ok(r) = json::parse_app(line) {
+            let _ = (r.time_ns(0), r.level(), r.pid());
+            let mut out = Vec::new();
+            r.object.leaves(|path, v| {
+                assert!(path.iter().all(|k| within(line, k)));
+                if let json::Value::Str(s) | json::Value::Num(s) | json::Value::Raw(s) = v {
+                    assert!(within(line, s));
+                }
+                out.clear();
+                v.write_text(&mut out);
+            });
+        }
+        for l in [container::parse_docker(line), container::parse_cri(line)]
+            .into_iter()
+            .flatten()
+        {
+            assert!(l.stream.is_empty() || within(line, l.stream));
+            let (container::Text::Escaped(t) | container::Text::Plain(t)) = l.text;
+            assert!(within(line, t));
+        }
+    }
+
     #[test]
     fn mutated_lines_never_panic() {
         let log = std::fs::read(concat!(
@@ -401,6 +436,9 @@ mod tests {
             b" SUBSYSTEM=pci",
             b"MESSAGE=hello=world",
             b"s=6c1f0e4c3bbd4b1a9d3f1b7a7b8e1c2d;i=1a;b=0f0e;m=2b;t=5f1;x=9a",
+            br#"{"time":"2026-11-29T10:00:00Z","level":"warn","msg":"a \"b\" \u00e9","ctx":{"u":{"id":7}},"t":[1,"x"]}"#,
+            br#"{"log":"part\n","stream":"stderr","time":"2026-11-29T10:00:00.123456789Z"}"#,
+            b"2026-11-29T10:00:00.123456789+00:00 stdout P first half",
             b"",
         ]);
         let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
@@ -415,6 +453,7 @@ mod tests {
             }
             let _ = kmsg::parse_record(&buf);
             check_journal(&buf);
+            check_json_and_containers(&buf);
         }
     }
 }

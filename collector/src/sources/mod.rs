@@ -4,6 +4,7 @@
 //! read everything available now.
 
 pub mod ebpf;
+pub mod file;
 pub mod journald;
 pub mod kmsg;
 

@@ -47,6 +47,10 @@ pub fn capture(
     config.sources.kmsg.enabled = opts.kmsg;
     config.sources.ebpf = opts.ebpf.clone();
     config.sources.journald.enabled = false;
+    // The harness measures kernel capture: the host's log files are not its business.
+    config.sources.file.enabled = false;
+    config.sources.containers.docker = false;
+    config.sources.containers.cri = false;
 
     let collector = Collector::start(&config, false)?;
     ready(&collector.ebpf);

@@ -153,16 +153,37 @@ pub async fn execute_statement(
     Ok((schema, stream))
 }
 
+/// How often a statement is started again when a file it listed was gone by the time it
+/// read it (compaction deletes the files a merged file replaces; a new listing no longer
+/// names them).
+const ATTEMPTS: u32 = 3;
+
+/// Whether `e` says that a listed file was deleted before it was read.
+fn file_vanished(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("Object at location") && text.contains("not found")
+}
+
 /// Runs one statement to completion. The result always holds at least one batch (empty
 /// when there are no rows), so the schema is known.
 pub async fn run_statement(ctx: &SessionContext, statement: Statement) -> Result<Vec<RecordBatch>> {
     use futures::TryStreamExt;
-    let (schema, stream) = execute_statement(ctx, statement).await?;
-    let mut batches: Vec<RecordBatch> = stream.try_collect().await?;
-    if batches.is_empty() {
-        batches.push(RecordBatch::new_empty(schema));
+    let mut attempt = 1;
+    loop {
+        let result = async {
+            let (schema, stream) = execute_statement(ctx, statement.clone()).await?;
+            let mut batches: Vec<RecordBatch> = stream.try_collect().await?;
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(schema));
+            }
+            Ok(batches)
+        }
+        .await;
+        match result {
+            Err(e) if attempt < ATTEMPTS && file_vanished(&e) => attempt += 1,
+            r => return r,
+        }
     }
-    Ok(batches)
 }
 
 /// Runs one statement and writes its result to `out` in `format`, streaming rows for CSV
@@ -175,9 +196,28 @@ pub async fn print_statement<W: std::io::Write>(
     out: W,
 ) -> Result<Option<usize>> {
     use futures::StreamExt;
-    let (schema, mut stream) = execute_statement(ctx, statement).await?;
+    let mut attempt = 1;
+    let (schema, first, mut stream) = loop {
+        let started = execute_statement(ctx, statement.clone()).await;
+        // Nothing is written before the first batch arrives, so until then a vanished
+        // file can be answered by starting again.
+        let (schema, mut stream) = match started {
+            Err(e) if attempt < ATTEMPTS && file_vanished(&e) => {
+                attempt += 1;
+                continue;
+            }
+            r => r?,
+        };
+        match stream.next().await.map(|b| b.map_err(anyhow::Error::from)) {
+            Some(Err(e)) if attempt < ATTEMPTS && file_vanished(&e) => attempt += 1,
+            first => break (schema, first, stream),
+        }
+    };
     let has_columns = !schema.fields().is_empty();
     let mut writer = output::BatchWriter::new(out, format, schema);
+    if let Some(batch) = first {
+        writer.write(&batch?)?;
+    }
     while let Some(batch) = stream.next().await {
         writer.write(&batch?)?;
     }

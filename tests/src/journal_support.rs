@@ -135,7 +135,7 @@ impl JournaldScenario {
             t.join("collector.toml"),
             format!(
                 "[collector]\nhostname = \"jd-test\"\nstate_dir = {:?}\nchunk_max_age_ms = 100\n\n\
-                 [archive]\npath = {:?}\nflush_interval_secs = 1\n\n{sources}\n",
+                 [archive]\npath = {:?}\n\n[spool]\nseal_secs = 1\n\n{sources}\n",
                 t.join("state").display().to_string(),
                 self.archive().display().to_string()
             ),

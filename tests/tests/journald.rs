@@ -27,7 +27,7 @@ fn config(t: &Path, dirs: &[&Path], journald_extra: &str) -> PathBuf {
         .collect();
     let text = format!(
         "[collector]\nhostname = \"jtest\"\nstate_dir = {state:?}\nchunk_rows = 64\n\
-         chunk_max_age_ms = 100\n\n[archive]\npath = {archive:?}\nflush_interval_secs = 1\n\n\
+         chunk_max_age_ms = 100\n\n[archive]\npath = {archive:?}\n\n[spool]\nseal_secs = 1\n\n\
          [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
          [sources.journald]\ndirectories = [{dirs}]\nrescan_secs = 1\n{journald_extra}\n",
         state = t.join("state").display().to_string(),

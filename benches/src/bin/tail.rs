@@ -188,7 +188,7 @@ fn write_config(dir: &Path, file: &Path) -> Result<PathBuf> {
         &config,
         format!(
             "[collector]\nhostname = \"bench\"\nstate_dir = {state:?}\n\n\
-             [archive]\npath = {archive:?}\nflush_interval_secs = 1\n\n\
+             [archive]\npath = {archive:?}\n\n[spool]\nseal_secs = 1\n\n\
              [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
              [sources.containers]\ndocker = false\ncri = false\n\n\
              [sources.file]\npoll_interval_ms = 100\n\n\

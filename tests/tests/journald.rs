@@ -281,7 +281,7 @@ fn every_field_is_mapped_and_binary_messages_are_kept() {
         "user unit when there is no system unit"
     );
     assert_eq!(
-        r[10], "1795341600000200000",
+        r[10], "1795341600000200",
         "receive time without a source time"
     );
     assert_eq!(r[16], "", "_COMM became process_name");

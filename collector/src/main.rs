@@ -282,23 +282,13 @@ fn compact(config: Option<PathBuf>) -> Result<ExitCode> {
     use infralog_collector::archive::{Archive, compact};
     let config = load_config(config.as_ref())?;
     let archive = Archive::open_with(&config.archive.path, &config.archive.s3)?;
-    let spool = config.spool_options().dir;
-    let instance = std::fs::read_to_string(spool.join("instance")).map_err(|e| {
-        anyhow::anyhow!(
-            "no spool at {} ({e}): only files this collector archived are compacted",
-            spool.display()
-        )
-    })?;
-    // Without a spool segment left, everything this instance wrote is archived.
-    let oldest = infralog_collector::spool::list_segments(&spool)?
-        .first()
-        .map_or(u64::MAX, |s| s.0);
+    let (instance, below) = infralog_collector::spool::archived_below(&config.spool_options().dir)?;
     let today = infralog_collector::time::day_of(infralog_collector::time::now_ns());
     let opts = compact::CompactOptions {
         encode: config.archive.archiver_options().encode,
         ..Default::default()
     };
-    let report = compact::compact(&archive, instance.trim(), oldest, today, &opts)?;
+    let report = compact::compact(&archive, &instance, below, today, &opts)?;
     for (file, inputs) in &report.merged {
         println!("merged {inputs} files into {file}");
     }

@@ -47,18 +47,8 @@ fn spawn_maintenance(config: &Config, shutdown: Arc<AtomicBool>) -> Option<JoinH
         let archive = Archive::open_with(&path, &s3)?;
         let today = crate::time::day_of(crate::time::now_ns());
         crate::archive::retention::apply(&archive, today, days, false)?;
-        // Segments still in the spool (the open one always is) are not compacted yet.
-        let in_spool = crate::spool::list_segments(&spool_dir)?;
-        let instance = std::fs::read_to_string(spool_dir.join("instance"))?;
-        if let Some((oldest, _, _)) = in_spool.first() {
-            crate::archive::compact::compact(
-                &archive,
-                instance.trim(),
-                *oldest,
-                today,
-                &compact_opts,
-            )?;
-        }
+        let (instance, below) = crate::spool::archived_below(&spool_dir)?;
+        crate::archive::compact::compact(&archive, &instance, below, today, &compact_opts)?;
         Ok(())
     };
     let run = move || {

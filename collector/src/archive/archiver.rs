@@ -17,14 +17,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array};
-use arrow::compute::{cast, take_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::Date32Type;
 use crossbeam_channel::Receiver;
 use infralog_schemas::{col, logs_schema, partition_dir};
 
-use super::Archive;
 use super::parquet::{EncodeOptions, encode_with};
+use super::{Archive, conform};
 use crate::spool::{Segment, Usage, record, rows, sync_dir};
 use crate::time::format_date;
 
@@ -281,12 +281,13 @@ fn partitions_of(bytes: &[u8], path: &Path) -> Result<Partitions> {
             "sealed spool segment has damaged records; archiving the intact ones"
         );
     }
+    let schema = logs_schema();
     let mut parts: Partitions = HashMap::new();
     for r in &scan.records {
         let payload = record::parse_payload(&bytes[r.clone()])
             .with_context(|| format!("segment {}: bad record", path.display()))?;
         for batch in rows::decode(payload.ipc)? {
-            let batch = conform(&batch)?;
+            let batch = conform(&batch, &schema)?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -296,26 +297,6 @@ fn partitions_of(bytes: &[u8], path: &Path) -> Result<Partitions> {
         }
     }
     Ok(parts)
-}
-
-/// Casts a batch spooled by another version of the collector to the current `logs`
-/// schema: columns matched by name, missing ones null.
-fn conform(batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = logs_schema();
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch.clone());
-    }
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => cast(c, f.data_type())
-                .with_context(|| format!("spooled column {} cannot be read", f.name())),
-            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
-        })
-        .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// Splits a batch of the logical schema into one batch per (hostname, log_date).

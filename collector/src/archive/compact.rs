@@ -47,9 +47,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::KeyValue;
 
-use super::Archive;
 use super::parquet::{EncodeOptions, writer_properties};
-use super::retention::parse_date;
+use super::{Archive, conform, partitions};
 
 /// Key of the compacted file's metadata that lists the files merged into it.
 pub const COMPACTED_FROM_KEY: &str = "infralog.compacted_from";
@@ -97,24 +96,16 @@ pub fn compact(
     opts: &CompactOptions,
 ) -> Result<CompactReport> {
     let mut report = CompactReport::default();
-    let date_prefix = format!("{}=", col::LOG_DATE);
-    for host in archive.list_dirs(LOGS_TABLE)? {
-        let host_dir = format!("{LOGS_TABLE}/{host}");
-        for day in archive.list_dirs(&host_dir)? {
-            let Some(date) = day.strip_prefix(&date_prefix).and_then(parse_date) else {
-                continue;
-            };
-            let dir = format!("{host_dir}/{day}");
-            compact_partition(
-                archive,
-                &dir,
-                instance,
-                archived_below,
-                date < today,
-                opts,
-                &mut report,
-            )?;
-        }
+    for (dir, date) in partitions(archive, LOGS_TABLE)? {
+        compact_partition(
+            archive,
+            &dir,
+            instance,
+            archived_below,
+            date < today,
+            opts,
+            &mut report,
+        )?;
     }
     Ok(report)
 }
@@ -342,27 +333,6 @@ fn flush(
         }
     }
     Ok(n)
-}
-
-/// Casts a file's batch to the current file schema (files of an older schema version are
-/// merged too): columns matched by name, missing ones null.
-fn conform(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    if batch.schema().fields() == schema.fields() {
-        return Ok(batch.clone());
-    }
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| match batch.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => Ok(cast(c, f.data_type())?),
-            None => Ok(arrow::array::new_null_array(
-                f.data_type(),
-                batch.num_rows(),
-            )),
-        })
-        .collect::<Result<Vec<ArrayRef>>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 #[cfg(test)]

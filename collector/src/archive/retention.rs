@@ -3,10 +3,9 @@
 //! and a few deletes per host-day, and a reader sees a day either whole or gone.
 
 use anyhow::Result;
-use infralog_schemas::col;
 
-use super::Archive;
-use crate::time::{days_from_civil, format_date};
+use super::{Archive, partitions};
+use crate::time::format_date;
 
 /// Tables whose partitions retention manages.
 pub const TABLES: &[&str] = &[infralog_schemas::LOGS_TABLE];
@@ -19,20 +18,6 @@ pub struct Expired {
     pub bytes: u64,
 }
 
-/// `YYYY-MM-DD` as days since 1970-01-01.
-pub fn parse_date(s: &str) -> Option<i32> {
-    let mut it = s.splitn(3, '-');
-    let (y, m, d) = (it.next()?, it.next()?, it.next()?);
-    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d): (i64, u32, u32) = (y.parse().ok()?, m.parse().ok()?, d.parse().ok()?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    i32::try_from(days_from_civil(y, m, d)).ok()
-}
-
 /// Deletes (unless `dry_run`) every partition whose `log_date` is more than `days` days
 /// before `today` (days since the epoch, UTC), and returns them. `days == 0` keeps
 /// everything. Each deletion is logged.
@@ -42,45 +27,37 @@ pub fn apply(archive: &Archive, today: i32, days: u32, dry_run: bool) -> Result<
         return Ok(expired);
     }
     let cutoff = today - days as i32;
-    let date_prefix = format!("{}=", col::LOG_DATE);
     for table in TABLES {
-        for host in archive.list_dirs(table)? {
-            let host_dir = format!("{table}/{host}");
-            for day in archive.list_dirs(&host_dir)? {
-                let Some(date) = day.strip_prefix(&date_prefix).and_then(parse_date) else {
-                    continue;
-                };
-                if date >= cutoff {
-                    continue;
-                }
-                let dir = format!("{host_dir}/{day}");
-                let files = archive.list_files(&dir)?;
-                let e = Expired {
-                    objects: files.len(),
-                    bytes: files.iter().map(|f| f.1).sum(),
-                    dir,
-                };
-                if dry_run {
-                    tracing::info!(
-                        partition = e.dir,
-                        objects = e.objects,
-                        bytes = e.bytes,
-                        "retention (dry run): would delete, older than {days} days"
-                    );
-                } else {
-                    for (f, _) in &files {
-                        archive.delete(f)?;
-                    }
-                    tracing::info!(
-                        partition = e.dir,
-                        objects = e.objects,
-                        bytes = e.bytes,
-                        "retention: deleted, older than {days} days (cutoff {})",
-                        format_date(cutoff)
-                    );
-                }
-                expired.push(e);
+        for (dir, date) in partitions(archive, table)? {
+            if date >= cutoff {
+                continue;
             }
+            let files = archive.list_files(&dir)?;
+            let e = Expired {
+                objects: files.len(),
+                bytes: files.iter().map(|f| f.1).sum(),
+                dir,
+            };
+            if dry_run {
+                tracing::info!(
+                    partition = e.dir,
+                    objects = e.objects,
+                    bytes = e.bytes,
+                    "retention (dry run): would delete, older than {days} days"
+                );
+            } else {
+                for (f, _) in &files {
+                    archive.delete(f)?;
+                }
+                tracing::info!(
+                    partition = e.dir,
+                    objects = e.objects,
+                    bytes = e.bytes,
+                    "retention: deleted, older than {days} days (cutoff {})",
+                    format_date(cutoff)
+                );
+            }
+            expired.push(e);
         }
     }
     Ok(expired)
@@ -89,6 +66,7 @@ pub fn apply(archive: &Archive, today: i32, days: u32, dry_run: bool) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::parse_date;
 
     #[test]
     fn dates_parse_strictly() {

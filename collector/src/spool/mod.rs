@@ -106,6 +106,20 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
     Ok(out)
 }
 
+/// What compaction may touch, read from a spool without taking it over: the spool's
+/// instance id (only its own files are compacted) and the lowest segment still in it
+/// (every lower one is archived; none left means everything is).
+pub fn archived_below(dir: &Path) -> Result<(String, u64)> {
+    let instance = fs::read_to_string(dir.join("instance")).with_context(|| {
+        format!(
+            "no spool at {}: only files this collector archived are compacted",
+            dir.display()
+        )
+    })?;
+    let oldest = list_segments(dir)?.first().map_or(u64::MAX, |s| s.0);
+    Ok((instance.trim().to_string(), oldest))
+}
+
 /// Bytes held by the spool and a way to wait until the archiver frees some.
 #[derive(Debug, Default)]
 pub struct Usage {

@@ -291,6 +291,26 @@ mod tests {
         assert!(c.sources.kmsg.enabled);
     }
 
+    /// On a systemd host rsyslog writes /var/log/syslog and friends from the journal: the
+    /// default inputs step aside while the journald source runs; a user's own inputs do
+    /// not.
+    #[test]
+    fn default_syslog_files_are_left_to_journald() {
+        let c = Config::default_config();
+        let (kept, skipped) = c.sources.file.inputs_beside(true);
+        assert!(kept.is_empty());
+        assert!(skipped.iter().any(|p| p == Path::new("/var/log/syslog")));
+        let (kept, skipped) = c.sources.file.inputs_beside(false);
+        assert_eq!(kept.len(), 1);
+        assert!(skipped.is_empty());
+        let text =
+            format!("{DEFAULT_CONFIG}\n[[sources.file.inputs]]\npaths = [\"/var/log/app.log\"]\n");
+        let c = Config::parse(&text, "test.toml").unwrap();
+        let (kept, _) = c.sources.file.inputs_beside(true);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].paths, [PathBuf::from("/var/log/app.log")]);
+    }
+
     #[test]
     fn unknown_key_is_refused_with_its_line() {
         let text = DEFAULT_CONFIG.replace("zstd_level = 3", "zstd_level = 3\nzstd_levle = 4");

@@ -3,6 +3,7 @@
 //! which hooks attach, which are refused and why, and what the collector falls back to.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use aya::maps::MapType;
 use aya::programs::{LsmAttachType, ProgramType};
@@ -184,18 +185,57 @@ pub fn sources_report(config: &crate::config::Config) -> String {
         }
     };
     let _ = writeln!(w, "  kmsg: {verdict}");
-    journald_report(w, &config.sources.journald, kmsg.enabled);
+    let journald = journald_report(w, &config.sources.journald, kmsg.enabled);
+    file_report(w, &config.sources.file, journald);
     out
 }
 
-fn journald_report(w: &mut String, cfg: &crate::sources::journald::JournaldConfig, kmsg: bool) {
+/// Which configured log files exist and would be tailed, and which are left to journald.
+fn file_report(w: &mut String, cfg: &crate::sources::file::FileConfig, journald_runs: bool) {
+    use crate::sources::file::discover::expand;
+    if !cfg.enabled {
+        let _ = writeln!(w, "  file: would not run: disabled in the configuration");
+        return;
+    }
+    let (inputs, skipped) = cfg.inputs_beside(journald_runs);
+    let found: Vec<PathBuf> = inputs
+        .iter()
+        .flat_map(|i| i.paths.iter().flat_map(|p| expand(p)))
+        .collect();
+    if found.is_empty() {
+        let _ = writeln!(
+            w,
+            "  file: no configured file exists now (rescanned while running): {:?}",
+            inputs.iter().flat_map(|i| &i.paths).collect::<Vec<_>>()
+        );
+    } else {
+        let _ = writeln!(w, "  file: would tail {} file(s):", found.len());
+        for f in &found {
+            let _ = writeln!(w, "    {}", f.display());
+        }
+    }
+    if !skipped.is_empty() {
+        let _ = writeln!(
+            w,
+            "  file: not reading {skipped:?}: the journald source runs and rsyslog writes \
+             them from the journal (skip_if_journald)"
+        );
+    }
+}
+
+/// Writes what the journald source would do; `true` when it would run.
+fn journald_report(
+    w: &mut String,
+    cfg: &crate::sources::journald::JournaldConfig,
+    kmsg: bool,
+) -> bool {
     use crate::sources::journald::{dirs, sys};
     if !cfg.enabled {
         let _ = writeln!(
             w,
             "  journald: would not run: disabled in the configuration"
         );
-        return;
+        return false;
     }
     let found = cfg.namespaces();
     if found.is_empty() {
@@ -206,11 +246,11 @@ fn journald_report(w: &mut String, cfg: &crate::sources::journald::JournaldConfi
             cfg.directories,
             cfg.root.display()
         );
-        return;
+        return false;
     }
     if let Err(e) = sys::lib() {
         let _ = writeln!(w, "  journald: would not run: {e:#}");
-        return;
+        return false;
     }
     let _ = writeln!(
         w,
@@ -224,29 +264,40 @@ fn journald_report(w: &mut String, cfg: &crate::sources::journald::JournaldConfi
         }
     );
     for d in &found {
-        let mut files = 0;
-        let mut unreadable = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(&d.path) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "journal") {
-                    files += 1;
-                    if let Err(err) = std::fs::File::open(&p) {
-                        unreadable.push(format!("{}: {err}", p.display()));
+        if d.os_root.is_some() {
+            let _ = writeln!(
+                w,
+                "    {} (the system journal: /var/log/journal and /run/log/journal read as \
+                 one, so entries journald flushes from /run to /var are read once)",
+                d.key
+            );
+        }
+        for dir in &d.paths {
+            let mut files = 0;
+            let mut unreadable = Vec::new();
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                for e in rd.flatten() {
+                    let p = e.path();
+                    if p.extension().is_some_and(|x| x == "journal") {
+                        files += 1;
+                        if let Err(err) = std::fs::File::open(&p) {
+                            unreadable.push(format!("{}: {err}", p.display()));
+                        }
                     }
                 }
             }
-        }
-        let _ = writeln!(w, "    {} ({files} journal files)", d.path.display());
-        for u in unreadable {
-            let _ = writeln!(w, "      NOT readable: {u}");
-        }
-        for (p, flags) in dirs::unsupported_files(&d.path) {
-            let _ = writeln!(
-                w,
-                "      NOT readable by this libsystemd: {} (incompatible flags {flags:#x})",
-                p.display()
-            );
+            let _ = writeln!(w, "    {} ({files} journal files)", dir.display());
+            for u in unreadable {
+                let _ = writeln!(w, "      NOT readable: {u}");
+            }
+            for (p, flags) in dirs::unsupported_files(dir) {
+                let _ = writeln!(
+                    w,
+                    "      NOT readable by this libsystemd: {} (incompatible flags {flags:#x})",
+                    p.display()
+                );
+            }
         }
     }
+    true
 }

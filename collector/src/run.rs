@@ -162,6 +162,7 @@ impl Collector {
             }
         }
         let maintenance = spawn_maintenance(config, shutdown.clone());
+        let journald_runs = journald_plan.is_some();
         if let Some(plan) = journald_plan {
             match journald::spawn(
                 ctx.clone(),
@@ -173,9 +174,18 @@ impl Collector {
                 Err(e) => tracing::warn!("journald source disabled: {e:#}"),
             }
         }
+        let mut file_cfg = config.sources.file.clone();
+        let (inputs, skipped) = file_cfg.inputs_beside(journald_runs);
+        file_cfg.inputs = inputs;
+        if config.sources.file.enabled && !skipped.is_empty() {
+            tracing::info!(
+                "file source: not reading {skipped:?}: the journald source runs, and rsyslog \
+                 writes these files from the journal (skip_if_journald)"
+            );
+        }
         match crate::sources::file::spawn(
             ctx.clone(),
-            &config.sources.file,
+            &file_cfg,
             &config.sources.containers,
             config.collector.max_message_bytes,
         ) {

@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, logs_file_schema, logs_schema};
+use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, Table, logs_schema, tables};
 
 use crate::archive_store::ArchiveView;
 
@@ -152,10 +152,9 @@ pub fn register_object_store(ctx: &SessionContext, archive: &ArchiveLocation) ->
     Ok(())
 }
 
-/// The hive partition columns of the `logs` table with their types, in path order, as the
-/// schema crate defines them.
-pub fn logs_partition_cols() -> Vec<(String, DataType)> {
-    let logical = logs_schema();
+/// The hive partition columns of a table with their types, in path order, as the schema
+/// crate defines them.
+pub fn partition_cols(logical: &Schema) -> Vec<(String, DataType)> {
     PARTITION_COLUMNS
         .iter()
         .map(|name| {
@@ -167,30 +166,42 @@ pub fn logs_partition_cols() -> Vec<(String, DataType)> {
         .collect()
 }
 
-/// Builds the `logs` listing table: `<archive>/logs/hostname=…/log_date=…/*.parquet`,
-/// file schema [`logs_file_schema`], partition columns [`logs_partition_cols`]. The
-/// Parquet reader options (filter pushdown, page index, pruning) are copied from `ctx`'s
-/// session config at this point.
-pub fn logs_table(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<ListingTable> {
-    let url = archive.table_url(LOGS_TABLE)?;
+/// The hive partition columns of the `logs` table.
+pub fn logs_partition_cols() -> Vec<(String, DataType)> {
+    partition_cols(&logs_schema())
+}
+
+/// Builds the listing table of `table`: `<archive>/<name>/hostname=…/log_date=…/*.parquet`,
+/// its file schema and partition columns from the schema crate. The Parquet reader
+/// options (filter pushdown, page index, pruning) are copied from `ctx`'s session config
+/// at this point.
+pub fn listing_table(
+    ctx: &SessionContext,
+    archive: &ArchiveLocation,
+    table: &Table,
+) -> Result<ListingTable> {
+    let url = archive.table_url(table.name)?;
     // `ParquetFormat::default()` carries its own default options and would ignore the
     // session's `datafusion.execution.parquet.*` settings (pushdown_filters etc.).
     let format = ParquetFormat::default().with_options(ctx.copied_table_options().parquet);
     let options = ListingOptions::new(Arc::new(format))
         .with_file_extension(".parquet")
-        .with_table_partition_cols(logs_partition_cols());
+        .with_table_partition_cols(partition_cols(&table.schema));
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(logs_file_schema());
+        .with_schema(table.file_schema.clone());
     Ok(ListingTable::try_new(config)?)
 }
 
-/// Registers every table of the archive in `ctx`: today `logs`.
+/// Registers every table of the archive in `ctx` (`logs`, `stats`, …: the schema
+/// crate's list).
 pub fn register_archive(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<()> {
     archive.check()?;
     register_object_store(ctx, archive)?;
-    let table = logs_table(ctx, archive)?;
-    ctx.register_table(LOGS_TABLE, Arc::new(table))?;
+    for table in tables() {
+        let listing = listing_table(ctx, archive, &table)?;
+        ctx.register_table(table.name, Arc::new(listing))?;
+    }
     Ok(())
 }
 

@@ -16,7 +16,7 @@ const PROMPT: &str = "infra> ";
 const CONTINUATION: &str = "   ...> ";
 
 const HELP: &str = "\
-SQL statements end with ';' and may span lines. Tables: logs (see \\d logs).
+SQL statements end with ';' and may span lines. Tables: logs, stats (see \\d logs).
   \\q                       quit (also Ctrl-D)
   \\d                       list tables
   \\d NAME                  describe a table

@@ -32,6 +32,9 @@ pub const SCHEMA_VERSION_KEY: &str = "infralog.schema_version";
 
 /// Name of the table of log lines, and of its directory under the archive root.
 pub const LOGS_TABLE: &str = "logs";
+/// Name of the hourly rollup of `logs` (lines and bytes per hour, host, source, process
+/// and severity), kept beside it so that trends over months scan kilobytes, not the logs.
+pub const STATS_TABLE: &str = "stats";
 
 /// Column names of the `logs` table.
 pub mod col {
@@ -52,6 +55,10 @@ pub mod col {
     pub const TAGS: &str = "tags";
     pub const EXTRA: &str = "extra";
     pub const INGESTED_AT: &str = "ingested_at";
+    // The `stats` table: its other columns are named as in `logs`.
+    pub const HOUR: &str = "hour";
+    pub const LINES: &str = "lines";
+    pub const BYTES: &str = "bytes";
 }
 
 /// Well-known keys of the `extra` map written by the collector itself.
@@ -239,14 +246,74 @@ fn logs_fields() -> Vec<Field> {
 
 static LOGS: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(logs_fields())));
 
-static LOGS_FILE: LazyLock<SchemaRef> = LazyLock::new(|| {
+static LOGS_FILE: LazyLock<SchemaRef> = LazyLock::new(|| without_partition_columns(logs_fields()));
+
+/// The columns of the logical `stats` table: one row per (hour, hostname, source,
+/// process_name, severity) with the number of `logs` rows and their message bytes. `hour`
+/// is the event time truncated to the hour (UTC); `log_date` is the date of `hour`, so a
+/// stats partition sums exactly the logs partition of the same name.
+fn stats_fields() -> Vec<Field> {
+    vec![
+        Field::new(col::HOUR, timestamp_type(), false),
+        Field::new(col::HOSTNAME, DataType::Utf8, false),
+        Field::new(col::LOG_DATE, DataType::Date32, false),
+        Field::new(col::SOURCE, DataType::Utf8, false),
+        Field::new(col::PROCESS_NAME, DataType::Utf8, true),
+        Field::new(col::SEVERITY, DataType::Utf8, true),
+        Field::new(col::LINES, DataType::Int64, false),
+        Field::new(col::BYTES, DataType::Int64, false),
+    ]
+}
+
+fn without_partition_columns(fields: Vec<Field>) -> SchemaRef {
     Arc::new(Schema::new(
-        logs_fields()
+        fields
             .into_iter()
             .filter(|f| !PARTITION_COLUMNS.contains(&f.name().as_str()))
             .collect::<Vec<_>>(),
     ))
-});
+}
+
+static STATS: LazyLock<SchemaRef> = LazyLock::new(|| Arc::new(Schema::new(stats_fields())));
+static STATS_FILE: LazyLock<SchemaRef> =
+    LazyLock::new(|| without_partition_columns(stats_fields()));
+
+/// The logical `stats` table.
+pub fn stats_schema() -> SchemaRef {
+    STATS.clone()
+}
+
+/// What a Parquet file of the `stats` table stores: [`stats_schema`] without the partition
+/// columns.
+pub fn stats_file_schema() -> SchemaRef {
+    STATS_FILE.clone()
+}
+
+/// One table of the archive: its name (and directory) and logical schema. Every table is
+/// partitioned by [`PARTITION_COLUMNS`] and its files follow the naming rule of [`files`].
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub name: &'static str,
+    pub schema: SchemaRef,
+    /// The schema of its files: `schema` without the partition columns.
+    pub file_schema: SchemaRef,
+}
+
+/// Every table of the archive, `logs` first.
+pub fn tables() -> Vec<Table> {
+    vec![
+        Table {
+            name: LOGS_TABLE,
+            schema: logs_schema(),
+            file_schema: logs_file_schema(),
+        },
+        Table {
+            name: STATS_TABLE,
+            schema: stats_schema(),
+            file_schema: stats_file_schema(),
+        },
+    ]
+}
 
 /// The logical `logs` table: what sources emit in their record batches.
 pub fn logs_schema() -> SchemaRef {
@@ -259,12 +326,18 @@ pub fn logs_file_schema() -> SchemaRef {
     LOGS_FILE.clone()
 }
 
-/// Directory of one partition relative to the archive root:
-/// `logs/hostname=<h>/log_date=<YYYY-MM-DD>`. The hostname is percent-encoded where it
-/// holds a character that is unsafe in a path segment, as Hive does.
+/// Directory of one partition of the `logs` table relative to the archive root:
+/// `logs/hostname=<h>/log_date=<YYYY-MM-DD>`.
 pub fn partition_dir(hostname: &str, log_date: &str) -> String {
+    table_partition_dir(LOGS_TABLE, hostname, log_date)
+}
+
+/// Directory of one partition of `table` relative to the archive root:
+/// `<table>/hostname=<h>/log_date=<YYYY-MM-DD>`. The hostname is percent-encoded where it
+/// holds a character that is unsafe in a path segment, as Hive does.
+pub fn table_partition_dir(table: &str, hostname: &str, log_date: &str) -> String {
     format!(
-        "{LOGS_TABLE}/{}={}/{}={}",
+        "{table}/{}={}/{}={}",
         col::HOSTNAME,
         escape_partition_value(hostname),
         col::LOG_DATE,
@@ -421,13 +494,11 @@ pub fn type_name(dt: &DataType) -> String {
 mod tests {
     use super::*;
 
-    /// The human-readable reference must list exactly the columns of the code, in order,
-    /// with the same types and nullability.
-    #[test]
-    fn readme_table_matches_the_schema() {
-        let readme = include_str!("../README.md");
-        let rows: Vec<(String, String, bool)> = readme
+    /// The columns README.md lists in the first table after `heading`.
+    fn readme_columns(heading: &str) -> Vec<(String, String, bool)> {
+        include_str!("../README.md")
             .lines()
+            .skip_while(|l| !l.starts_with(heading))
             .skip_while(|l| !l.starts_with("| column |"))
             .skip(2)
             .take_while(|l| l.starts_with('|'))
@@ -439,13 +510,44 @@ mod tests {
                     cells[3] == "yes",
                 )
             })
-            .collect();
-        let code: Vec<(String, String, bool)> = logs_schema()
+            .collect()
+    }
+
+    fn code_columns(schema: &Schema) -> Vec<(String, String, bool)> {
+        schema
             .fields()
             .iter()
             .map(|f| (f.name().clone(), type_name(f.data_type()), f.is_nullable()))
-            .collect();
-        assert_eq!(rows, code);
+            .collect()
+    }
+
+    /// The human-readable reference must list exactly the columns of the code, in order,
+    /// with the same types and nullability.
+    #[test]
+    fn readme_tables_match_the_schemas() {
+        assert_eq!(
+            readme_columns("# The `logs` table"),
+            code_columns(&logs_schema())
+        );
+        assert_eq!(
+            readme_columns("## The `stats` table"),
+            code_columns(&stats_schema())
+        );
+    }
+
+    #[test]
+    fn every_table_is_lake_compatible_and_partitioned_alike() {
+        for t in tables() {
+            assert_eq!(lake_compatible(&t.schema), Ok(()), "{}", t.name);
+            for c in PARTITION_COLUMNS {
+                assert!(t.schema.field_with_name(c).is_ok(), "{} lacks {c}", t.name);
+                assert!(
+                    t.file_schema.field_with_name(c).is_err(),
+                    "{} file has {c}",
+                    t.name
+                );
+            }
+        }
     }
 
     #[test]

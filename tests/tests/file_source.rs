@@ -353,6 +353,40 @@ fn a_file_deleted_while_being_read_is_read_to_its_end() {
     assert_eq!(s.messages("%"), expected("line", 1..=100));
 }
 
+/// Files that come and go (container logs, logs rotated and deleted) must not leave their
+/// checkpoints behind forever: once a deleted file is read to its end, its position is
+/// forgotten in the spool; a file that is still there keeps its own.
+#[test]
+fn a_deleted_file_read_to_its_end_leaves_no_checkpoint_behind() {
+    let s = Setup::new("[[sources.file.inputs]]\npaths = [\"$DIR/*.log\"]\nformat = \"raw\"\n");
+    // Long enough that both get a fingerprint key, not only an inode key.
+    let long = |p: &str| lines(&format!("{p}-{}", "x".repeat(60)), 1..=40);
+    append(&s.path("gone.log"), &long("gone"));
+    append(&s.path("kept.log"), &long("kept"));
+    let d = s.start();
+    s.wait_for_rows(80);
+    fs::remove_file(s.path("gone.log")).unwrap();
+    // Drained (rotate_wait_secs = 1), then the tombstone is spooled with the next record.
+    std::thread::sleep(Duration::from_secs(4));
+    d.stop();
+    let status = run_ok(
+        Command::new(bin("infra-collector"))
+            .args(["spool", "status", "--config"])
+            .arg(&s.config),
+    );
+    let text = String::from_utf8(status.stdout).unwrap();
+    let file_checkpoints: Vec<&str> = text.lines().filter(|l| l.contains("file:")).collect();
+    assert!(
+        file_checkpoints.iter().any(|l| l.ends_with("kept.log")),
+        "the live file keeps its checkpoint:\n{text}"
+    );
+    assert!(
+        !file_checkpoints.iter().any(|l| l.contains("gone.log")),
+        "the deleted file's checkpoint is forgotten:\n{text}"
+    );
+    assert_eq!(s.count(), 80);
+}
+
 #[test]
 fn a_partial_last_line_waits_for_its_newline() {
     let s = Setup::new(RAW_INPUT);

@@ -143,6 +143,42 @@ fn assert_exactly_once(t: &Path, marker: &str, range: std::ops::Range<u64>) {
 const BOOT_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const BOOT_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
+/// journald writes the system journal to /run/log/journal until /var is ready, then
+/// flushes (copies) it to /var/log/journal with new sequence numbers and deletes the /run
+/// files. With the default directories the two are one stream: entries read from /run
+/// before the flush are not archived again from their copies in /var, and a cursor taken
+/// in /run resumes in /var.
+#[test]
+fn entries_flushed_from_run_to_var_are_archived_once() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let run = system_journal(&root.join("run/log/journal"), "");
+    let var = system_journal(&root.join("var/log/journal"), "");
+    let boot = "0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f";
+    let cfg = config(
+        t.path(),
+        &[Path::new("/var/log/journal"), Path::new("/run/log/journal")],
+        &format!("root = {:?}\n", root.display().to_string()),
+    );
+    // Before the flush: entries 0..40 in /run only.
+    write_journal(&run, &numbered_range("flush", 0, 40, boot));
+    run_once(&cfg);
+    assert_eq!(counts(t.path(), "flush").len(), 40);
+    // The flush: the same entries copied into /var; for a moment both copies exist.
+    write_journal(&var, &numbered_range("flush", 0, 40, boot));
+    run_once(&cfg);
+    assert_eq!(counts(t.path(), "flush").values().sum::<u64>(), 40);
+    // Then /run is deleted and /var grows: the saved cursor names an entry of a file that
+    // is gone, whose copy in /var has another sequence number.
+    std::fs::remove_file(&run).unwrap();
+    write_journal(&var, &numbered_range("flush", 40, 70, boot));
+    run_once(&cfg);
+    let c = counts(t.path(), "flush");
+    assert_eq!(c.len(), 70);
+    let doubled: Vec<_> = c.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(doubled.is_empty(), "archived more than once: {doubled:?}");
+}
+
 #[test]
 fn every_field_is_mapped_and_binary_messages_are_kept() {
     let t = tempfile::tempdir().unwrap();

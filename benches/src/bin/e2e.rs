@@ -109,7 +109,8 @@ fn main() -> Result<()> {
         .is_ok_and(|s| s.success());
     if python_ok {
         let archive = work.join("infralog");
-        let (rows, _) = duckdb_count(&format!("{}/**/*.parquet", archive.display()))?;
+        // The `logs` table only: `stats/` beside it holds the hourly rollup.
+        let (rows, _) = duckdb_count(&format!("{}/logs/**/*.parquet", archive.display()))?;
         outcomes[0].rows = Some(rows);
     } else {
         println!("python3 with duckdb not available: no row check, no peer (cargo xtask setup)");
@@ -196,7 +197,7 @@ fn ours(collector: &Path, corpus: &Path, work: &Path, runs: u32) -> Result<Outco
         );
         all.push(run);
     }
-    let (parquet_bytes, files) = parquet_size(&archive)?;
+    let (parquet_bytes, files) = parquet_size(&archive.join("logs"))?;
     Ok(Outcome {
         name: "infra-collector import".into(),
         best: best(&all),

@@ -6,6 +6,9 @@
 //! upload — overwrites the same objects instead of doubling rows. A segment is deleted
 //! only once every object made from it is durable.
 //!
+//! Beside each `logs` file the archiver writes the file of the same name in the `stats`
+//! table (the hourly rollup of its rows), before the segment is deleted.
+//!
 //! Memory is bounded by one segment: its rows are decoded, split by partition and encoded
 //! (partitions in parallel), and dropped before the next segment is read.
 
@@ -21,9 +24,10 @@ use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::Date32Type;
 use crossbeam_channel::Receiver;
-use infralog_schemas::{col, logs_schema, partition_dir};
+use infralog_schemas::{LOGS_TABLE, STATS_TABLE, col, logs_schema, table_partition_dir};
 
 use super::parquet::{EncodeOptions, encode_with};
+use super::stats::Rollup;
 use super::{Archive, conform};
 use crate::spool::{Segment, Usage, record, rows, sync_dir};
 use crate::time::format_date;
@@ -174,21 +178,21 @@ impl Worker {
             Err(e) => return self.quarantine(seg, e),
         };
         drop(bytes);
-        let mut jobs: Vec<(String, Vec<RecordBatch>, usize)> = partitions
+        let name = format!("{}-{:016x}.parquet", self.instance, seg.seq);
+        let mut jobs: Vec<Job> = partitions
             .into_iter()
             .map(|((host, day), batches)| {
-                let rows = batches.iter().map(|b| b.num_rows()).sum();
-                let path = format!(
-                    "{}/{}-{:016x}.parquet",
-                    partition_dir(&host, &format_date(day)),
-                    self.instance,
-                    seg.seq
-                );
-                (path, batches, rows)
+                let day = format_date(day);
+                Job {
+                    logs_path: format!("{}/{name}", table_partition_dir(LOGS_TABLE, &host, &day)),
+                    stats_path: format!("{}/{name}", table_partition_dir(STATS_TABLE, &host, &day)),
+                    rows: batches.iter().map(|b| b.num_rows()).sum(),
+                    batches,
+                }
             })
             .collect();
         // Biggest first, so the parallel encoders finish together.
-        jobs.sort_by_key(|j| std::cmp::Reverse(j.2));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.rows));
         let next = AtomicUsize::new(0);
         let (archive, encode) = (&self.archive, &self.opts.encode);
         let results: Vec<Result<(u64, u64, u64)>> = std::thread::scope(|s| {
@@ -198,14 +202,24 @@ impl Worker {
                         let mut done = (0u64, 0u64, 0u64);
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some((path, batches, rows)) = jobs.get(i) else {
+                            let Some(job) = jobs.get(i) else {
                                 return Ok(done);
                             };
-                            let bytes = encode_with(batches, encode)?;
+                            let bytes = encode_with(&job.batches, encode)?;
                             let len = bytes.len() as u64;
-                            archive.put(path, bytes)?;
-                            tracing::debug!(path, rows, bytes = len, "archived");
-                            done.0 += *rows as u64;
+                            archive.put(&job.logs_path, bytes)?;
+                            let mut rollup = Rollup::new();
+                            for b in &job.batches {
+                                rollup.add_logs(b)?;
+                            }
+                            archive.put(&job.stats_path, rollup.encode(encode, Vec::new())?)?;
+                            tracing::debug!(
+                                path = job.logs_path,
+                                rows = job.rows,
+                                bytes = len,
+                                "archived"
+                            );
+                            done.0 += job.rows as u64;
                             done.1 += 1;
                             done.2 += len;
                         }
@@ -269,6 +283,15 @@ impl Worker {
 }
 
 type Partitions = HashMap<(String, i32), Vec<RecordBatch>>;
+
+/// The files one partition of a segment becomes: its rows in `logs`, and their hourly
+/// rollup under the same name in `stats`.
+struct Job {
+    logs_path: String,
+    stats_path: String,
+    batches: Vec<RecordBatch>,
+    rows: usize,
+}
 
 /// The rows of a sealed segment, by (hostname, log_date). Damaged records are reported
 /// and stepped over (recovery already counted them); the rest is kept.

@@ -32,6 +32,9 @@
 //! contiguous run of ranges with no other file of this instance inside it, so the merged
 //! range never hides a file it did not include.
 //!
+//! The `stats` table follows the same rule with the same names (each of its files is the
+//! rollup of the `logs` file of that name); its files are merged by adding up counts.
+//!
 //! Merging streams: inputs are each sorted by time and are merged row group by row group
 //! (a k-way merge), so memory is a few batches per input plus the output being encoded.
 
@@ -42,12 +45,13 @@ use anyhow::{Context, Result};
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{cast, interleave};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use infralog_schemas::{LOGS_TABLE, col, logs_file_schema};
+use infralog_schemas::{LOGS_TABLE, STATS_TABLE, col, logs_file_schema, stats_file_schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::file::metadata::KeyValue;
 
 use super::parquet::{EncodeOptions, writer_properties};
+use super::stats::Rollup;
 use super::{Archive, conform, partitions};
 
 /// Key of the compacted file's metadata that lists the files merged into it.
@@ -78,11 +82,23 @@ pub use infralog_schemas::files::{SegmentRange as Range, covered, parse_file_nam
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CompactReport {
-    /// Merged files written, with the number of inputs each replaced.
+    /// Merged `logs` files written, with the number of inputs each replaced.
     pub merged: Vec<(String, usize)>,
-    /// Inputs deleted (including leftovers of an interrupted earlier run).
+    /// `logs` inputs deleted (including leftovers of an interrupted earlier run).
     pub deleted: usize,
+    /// `logs` rows merged.
     pub rows: u64,
+    /// Merged `stats` files written, and `stats` inputs deleted.
+    pub stats_merged: usize,
+    pub stats_deleted: usize,
+}
+
+/// What compacting one partition did.
+#[derive(Default)]
+struct Merged {
+    file: Option<(String, usize)>,
+    deleted: usize,
+    rows: u64,
 }
 
 /// Compacts every partition of this instance that needs it. `archived_below`: every
@@ -96,29 +112,41 @@ pub fn compact(
     opts: &CompactOptions,
 ) -> Result<CompactReport> {
     let mut report = CompactReport::default();
-    for (dir, date) in partitions(archive, LOGS_TABLE)? {
-        compact_partition(
-            archive,
-            &dir,
-            instance,
-            archived_below,
-            date < today,
-            opts,
-            &mut report,
-        )?;
+    for table in [LOGS_TABLE, STATS_TABLE] {
+        for (dir, date) in partitions(archive, table)? {
+            let m = compact_partition(
+                archive,
+                &dir,
+                table,
+                instance,
+                archived_below,
+                date < today,
+                opts,
+            )?;
+            if table == LOGS_TABLE {
+                report.merged.extend(m.file);
+                report.deleted += m.deleted;
+                report.rows += m.rows;
+            } else {
+                report.stats_merged += m.file.is_some() as usize;
+                report.stats_deleted += m.deleted;
+            }
+        }
     }
     Ok(report)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compact_partition(
     archive: &Archive,
     dir: &str,
+    table: &str,
     instance: &str,
     archived_below: u64,
     day_over: bool,
     opts: &CompactOptions,
-    report: &mut CompactReport,
-) -> Result<()> {
+) -> Result<Merged> {
+    let mut report = Merged::default();
     let files: Vec<String> = archive
         .list_files(dir)?
         .into_iter()
@@ -155,12 +183,12 @@ fn compact_partition(
             .map_or(0, |i| i + 1);
         let singles: Vec<_> = live.into_iter().skip(start).collect();
         if singles.len() < opts.open_day_files {
-            return Ok(());
+            return Ok(report);
         }
         singles.into_iter().take(opts.max_inputs).collect()
     };
     if inputs.len() < 2 {
-        return Ok(());
+        return Ok(report);
     }
     let first = inputs.iter().map(|(_, r)| r.first).min().expect("inputs");
     let last = inputs.iter().map(|(_, r)| r.last).max().expect("inputs");
@@ -174,8 +202,12 @@ fn compact_partition(
         readers.push(reader);
     }
     let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
-    let (bytes, rows) = merge(readers, &names, &opts.encode)
-        .with_context(|| format!("cannot merge the files of {dir}"))?;
+    let merged = if table == STATS_TABLE {
+        merge_stats(readers, &names, &opts.encode)
+    } else {
+        merge(readers, &names, &opts.encode)
+    };
+    let (bytes, rows) = merged.with_context(|| format!("cannot merge the files of {dir}"))?;
     archive.put(&format!("{dir}/{name}"), bytes)?;
     for n in &names {
         archive.delete(&format!("{dir}/{n}"))?;
@@ -189,8 +221,34 @@ fn compact_partition(
     );
     report.deleted += names.len();
     report.rows += rows;
-    report.merged.push((format!("{dir}/{name}"), names.len()));
-    Ok(())
+    report.file = Some((format!("{dir}/{name}"), names.len()));
+    Ok(report)
+}
+
+/// Stats files are small: all inputs are read and their counts added up.
+fn merge_stats(
+    readers: Vec<ParquetRecordBatchReader>,
+    names: &[&str],
+    encode: &EncodeOptions,
+) -> Result<(Vec<u8>, u64)> {
+    let schema = stats_file_schema();
+    let batches = readers
+        .into_iter()
+        .flatten()
+        .map(|b| conform(&b?, &schema))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rollup = Rollup::new();
+    for b in &batches {
+        rollup.add_stats(b)?;
+    }
+    let bytes = rollup.encode(
+        encode,
+        vec![KeyValue::new(
+            COMPACTED_FROM_KEY.to_string(),
+            names.join(","),
+        )],
+    )?;
+    Ok((bytes, rollup.len() as u64))
 }
 
 /// One input of the merge: its current batch (in the current file schema), that batch's

@@ -6,6 +6,7 @@
 //! - [`archiver`] is the thread that turns each sealed segment into files and then deletes
 //!   the segment;
 //! - [`retention`] deletes partitions past the TTL;
+//! - [`stats`] rolls `logs` rows up into the hourly `stats` table;
 //! - [`compact`] merges the small files of a host-day into one;
 //! - [`migrate`] rewrites files of an older schema version as the current one.
 
@@ -14,6 +15,7 @@ pub mod compact;
 pub mod migrate;
 pub mod parquet;
 pub mod retention;
+pub mod stats;
 pub mod store;
 
 pub use archiver::{ArchiveReport, Archiver, ArchiverOptions};

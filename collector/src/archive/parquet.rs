@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::datatypes::{Schema, TimestampMicrosecondType};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
@@ -32,10 +32,20 @@ impl Default for EncodeOptions {
     }
 }
 
+/// Writer settings of a `logs` file.
 pub(crate) fn writer_properties(opts: &EncodeOptions) -> Result<WriterProperties> {
-    let schema = logs_file_schema();
-    let ts_index = schema.index_of(col::TIMESTAMP)? as i32;
-    let ts = ColumnPath::from(col::TIMESTAMP);
+    writer_properties_for(&logs_file_schema(), col::TIMESTAMP, opts)
+}
+
+/// Writer settings of a file of `schema` whose rows are sorted by the timestamp column
+/// `sorted_by`.
+pub(crate) fn writer_properties_for(
+    schema: &Schema,
+    sorted_by: &str,
+    opts: &EncodeOptions,
+) -> Result<WriterProperties> {
+    let ts_index = schema.index_of(sorted_by)? as i32;
+    let ts = ColumnPath::from(sorted_by);
     Ok(WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_2_0)
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(opts.zstd_level)?))

@@ -7,9 +7,6 @@ use anyhow::Result;
 use super::{Archive, partitions};
 use crate::time::format_date;
 
-/// Tables whose partitions retention manages.
-pub const TABLES: &[&str] = &[infralog_schemas::LOGS_TABLE];
-
 /// One partition that is (or, in a dry run, would be) deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
@@ -27,8 +24,8 @@ pub fn apply(archive: &Archive, today: i32, days: u32, dry_run: bool) -> Result<
         return Ok(expired);
     }
     let cutoff = today - days as i32;
-    for table in TABLES {
-        for (dir, date) in partitions(archive, table)? {
+    for table in infralog_schemas::tables() {
+        for (dir, date) in partitions(archive, table.name)? {
             if date >= cutoff {
                 continue;
             }

@@ -54,6 +54,9 @@ pub struct InputConfig {
     /// Zone of timestamps that state none; `None`: this host's.
     pub utc_offset_secs: Option<i32>,
     pub multiline: Option<MultilineConfig>,
+    /// Not read while the journald source runs: on a systemd host rsyslog writes these
+    /// files from the journal, so every line would be archived twice.
+    pub skip_if_journald: bool,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +71,8 @@ struct RawInput {
     utc_offset: Option<String>,
     #[serde(default)]
     multiline: Option<MultilineConfig>,
+    #[serde(default)]
+    skip_if_journald: bool,
 }
 
 impl TryFrom<RawInput> for InputConfig {
@@ -94,6 +99,7 @@ impl TryFrom<RawInput> for InputConfig {
             exclude: r.exclude,
             utc_offset_secs,
             multiline: r.multiline,
+            skip_if_journald: r.skip_if_journald,
         })
     }
 }
@@ -183,7 +189,21 @@ fn default_inputs() -> Vec<InputConfig> {
         exclude: Vec::new(),
         utc_offset_secs: None,
         multiline: None,
+        skip_if_journald: true,
     }]
+}
+
+impl FileConfig {
+    /// The inputs to read, given whether the journald source runs, and the paths left out
+    /// because it does (`skip_if_journald`).
+    pub fn inputs_beside(&self, journald_runs: bool) -> (Vec<InputConfig>, Vec<PathBuf>) {
+        let (skipped, kept): (Vec<_>, Vec<_>) = self
+            .inputs
+            .iter()
+            .cloned()
+            .partition(|i| journald_runs && i.skip_if_journald);
+        (kept, skipped.into_iter().flat_map(|i| i.paths).collect())
+    }
 }
 
 fn positive<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {

@@ -72,6 +72,16 @@ impl Position {
         }
     }
 
+    /// Every key this file's position may be stored under: by inode while the file was
+    /// shorter than a full fingerprint, by fingerprint after.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys = vec![ino_key(self.dev, self.ino)];
+        if self.fp.is_full() {
+            keys.push(self.key());
+        }
+        keys
+    }
+
     pub fn encode(&self) -> String {
         format!(
             "{} {} {} {:016x} {} {} {}",

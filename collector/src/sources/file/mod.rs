@@ -254,6 +254,14 @@ impl FileSource {
         if old || t.state == State::Done {
             send(&self.ctx, t)?;
         }
+        if t.state == State::Done && t.unlinked() {
+            for chunk in t.forget_chunks() {
+                self.ctx
+                    .chunks
+                    .send(chunk)
+                    .context("the archive writer stopped")?;
+            }
+        }
         Ok((progressed, moved))
     }
 

@@ -271,6 +271,33 @@ impl Tail {
         }
     }
 
+    /// Whether no name is left for the file (deleted, or rotated away and compressed):
+    /// nothing can lead to it again, so its checkpoints can be forgotten once it is done.
+    pub fn unlinked(&self) -> bool {
+        let f = match &self.reader {
+            Reader::Plain(f) => f,
+            Reader::Gz(gz) => gz.get_ref().get_ref(),
+        };
+        f.metadata().is_ok_and(|m| m.nlink() == 0)
+    }
+
+    /// Chunks without rows that forget this file's checkpoints (an empty value is a
+    /// tombstone in the spool), sent after its last rows, so that the checkpoints of files
+    /// that come and go (containers, rotated-and-deleted logs) do not pile up forever.
+    pub fn forget_chunks(&mut self) -> Vec<Chunk> {
+        self.position()
+            .keys()
+            .into_iter()
+            .map(|key| Chunk {
+                batch: self.rows.builder.finish(),
+                checkpoint: Some(Checkpoint {
+                    key,
+                    value: String::new(),
+                }),
+            })
+            .collect()
+    }
+
     /// The rows batched so far with the position after them, if there are any.
     pub fn take_chunk(&mut self) -> Option<Chunk> {
         if self.rows.builder.is_empty() {

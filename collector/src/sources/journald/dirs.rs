@@ -6,6 +6,13 @@
 //! own sequence numbers: it is read by one reader with one cursor. A configured directory
 //! that holds `*.journal` files itself (e.g. the output of `systemd-journal-remote`) is one
 //! such stream too.
+//!
+//! Except the default namespace of the system journal, when both `/var/log/journal` and
+//! `/run/log/journal` are configured (the default): journald writes it to /run until
+//! /var is ready, then flushes (copies) what it wrote to /var and deletes the /run files.
+//! Read as two streams, every flushed entry would be archived twice. So its directories in
+//! both places are one stream, opened through libsystemd's OS-root mode (as
+//! `journalctl --root` does), which interleaves the files and shows a flushed entry once.
 
 use std::path::{Path, PathBuf};
 
@@ -13,14 +20,42 @@ use std::path::{Path, PathBuf};
 /// A file with any other flag set was written by a newer systemd.
 const KNOWN_INCOMPATIBLE_FLAGS: u32 = 0x1f;
 
+pub const PERSISTENT: &str = "/var/log/journal";
+pub const VOLATILE: &str = "/run/log/journal";
+
+/// Checkpoint key of the system journal's default namespace ([`PERSISTENT`] and
+/// [`VOLATILE`] read as one stream).
+pub const SYSTEM_KEY: &str = "journald:system";
+
 /// One stream to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceDir {
-    /// Where the collector opens it (root prefix included).
+    /// Where the collector opens it (root prefix included); for the system stream, the
+    /// first of its directories.
     pub path: PathBuf,
+    /// Every directory the stream reads (one, or the system stream's in /var and /run).
+    pub paths: Vec<PathBuf>,
     /// The checkpoint key: `journald:` and the path as the host names it (without the
-    /// root prefix), so that a collector moved into a container keeps its positions.
+    /// root prefix), so that a collector moved into a container keeps its positions; or
+    /// [`SYSTEM_KEY`].
     pub key: String,
+    /// The system stream: opened in OS-root mode on this root.
+    pub os_root: Option<PathBuf>,
+    /// Keys an earlier version stored this stream's position under (the system stream's
+    /// directories read one by one).
+    pub legacy_keys: Vec<String>,
+}
+
+impl NamespaceDir {
+    fn single(path: PathBuf, key: String) -> NamespaceDir {
+        NamespaceDir {
+            paths: vec![path.clone()],
+            path,
+            key,
+            os_root: None,
+            legacy_keys: Vec::new(),
+        }
+    }
 }
 
 /// Whether a directory name is `<32 hex digits>` or `<32 hex digits>.<namespace>`.
@@ -48,9 +83,12 @@ pub fn under_root(root: &Path, dir: &Path) -> PathBuf {
     root.join(dir.strip_prefix("/").unwrap_or(dir))
 }
 
-/// The namespace directories below the configured directories, sorted, each once.
+/// The streams below the configured directories, sorted, each once.
 pub fn discover(root: &Path, dirs: &[PathBuf]) -> Vec<NamespaceDir> {
+    let system = dirs.iter().any(|d| d == Path::new(PERSISTENT))
+        && dirs.iter().any(|d| d == Path::new(VOLATILE));
     let mut out: Vec<NamespaceDir> = Vec::new();
+    let mut merged: Option<NamespaceDir> = None;
     for dir in dirs {
         let path = under_root(root, dir);
         let mut found = Vec::new();
@@ -67,12 +105,33 @@ pub fn discover(root: &Path, dirs: &[PathBuf]) -> Vec<NamespaceDir> {
             }
         }
         found.sort();
+        let in_system = |p: &Path| {
+            system
+                && (p.parent() == Some(Path::new(PERSISTENT))
+                    || p.parent() == Some(Path::new(VOLATILE)))
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| !n.contains('.'))
+        };
         for (path, host_path) in found {
             let key = format!("journald:{}", host_path.display());
-            if !out.iter().any(|d| d.key == key) {
-                out.push(NamespaceDir { path, key });
+            if in_system(&host_path) {
+                let m = merged.get_or_insert_with(|| NamespaceDir {
+                    path: path.clone(),
+                    paths: Vec::new(),
+                    key: SYSTEM_KEY.to_string(),
+                    os_root: Some(root.to_path_buf()),
+                    legacy_keys: Vec::new(),
+                });
+                m.paths.push(path);
+                m.legacy_keys.push(key);
+            } else if !out.iter().any(|d| d.key == key) {
+                out.push(NamespaceDir::single(path, key));
             }
         }
+    }
+    if let Some(m) = merged {
+        out.insert(0, m);
     }
     out
 }
@@ -144,12 +203,49 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                format!("journald:/var/log/journal/{id}").as_str(),
+                SYSTEM_KEY,
                 format!("journald:/var/log/journal/{id}.ns2").as_str(),
                 "journald:/flat",
             ]
         );
         assert_eq!(found[0].path, root.join(format!("var/log/journal/{id}")));
+        assert_eq!(found[0].os_root.as_deref(), Some(root));
+        assert_eq!(
+            found[0].legacy_keys,
+            [format!("journald:/var/log/journal/{id}")]
+        );
+        assert_eq!(found[1].os_root, None);
+    }
+
+    /// The default namespace in /run (before journald flushed it) and in /var is one
+    /// stream; without both standard directories configured, each directory is its own.
+    #[test]
+    fn the_system_journal_in_run_and_var_is_one_stream() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let id = "0123456789abcdef0123456789abcdef";
+        for d in [
+            format!("var/log/journal/{id}"),
+            format!("run/log/journal/{id}"),
+            format!("run/log/journal/{id}.ns"),
+        ] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let both = [PathBuf::from(PERSISTENT), PathBuf::from(VOLATILE)];
+        let found = discover(root, &both);
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].key, SYSTEM_KEY);
+        assert_eq!(
+            found[0].paths,
+            [
+                root.join(format!("var/log/journal/{id}")),
+                root.join(format!("run/log/journal/{id}"))
+            ]
+        );
+        assert_eq!(found[1].key, format!("journald:/run/log/journal/{id}.ns"));
+        let only_run = discover(root, &[PathBuf::from(VOLATILE)]);
+        assert_eq!(only_run[0].key, format!("journald:/run/log/journal/{id}"));
+        assert_eq!(only_run[0].os_root, None);
     }
 
     #[test]

@@ -87,14 +87,17 @@ impl Reader {
         max_message_bytes: usize,
         stats: Arc<ReaderStats>,
     ) -> Result<Reader> {
-        for (file, flags) in unsupported_files(&dir.path) {
+        for (file, flags) in dir.paths.iter().flat_map(|p| unsupported_files(p)) {
             tracing::error!(
                 "journald: {} has incompatible flags {flags:#x} that libsystemd 252 does not \
                  know: libsystemd skips it and its entries are NOT read; update libsystemd",
                 file.display()
             );
         }
-        let mut journal = JournalHandle::open_directory(&dir.path)?;
+        let mut journal = match &dir.os_root {
+            Some(root) => JournalHandle::open_os_root(root)?,
+            None => JournalHandle::open_directory(&dir.path)?,
+        };
         for m in &cfg.include {
             journal.add_match(m.as_bytes())?;
         }
@@ -125,7 +128,13 @@ impl Reader {
     /// Positions the journal where reading starts; `true` when it stands on an entry that
     /// has not been read yet.
     fn resume(&mut self) -> Result<bool> {
-        let saved = self.ctx.checkpoints.load(&self.dir.key)?;
+        let mut saved = self.ctx.checkpoints.load(&self.dir.key)?;
+        for k in &self.dir.legacy_keys {
+            if saved.is_some() {
+                break;
+            }
+            saved = self.ctx.checkpoints.load(k)?;
+        }
         if let Some(cursor) = saved {
             match self.journal.seek_cursor(&cursor) {
                 Ok(()) => {
@@ -138,7 +147,11 @@ impl Reader {
                     if self.journal.test_cursor(&cursor)? {
                         return Ok(false);
                     }
-                    return Ok(true);
+                    // Or a copy of it: journald flushed it from /run to /var, where it has
+                    // another seqnum, and the /run file is gone.
+                    let mut here = Vec::new();
+                    self.journal.cursor_into(&mut here)?;
+                    return Ok(!same_entry(cursor.as_bytes(), &here));
                 }
                 Err(e) => tracing::warn!(
                     "journald: {}: saved cursor {cursor:?} unusable ({e:#}); reading from \
@@ -371,5 +384,37 @@ impl Reader {
             .chunks
             .send(chunk)
             .context("the archive writer stopped")
+    }
+}
+
+/// Whether two cursors name the same entry written once (boot id, monotonic and realtime
+/// clock, hash of its fields), whatever file and seqnum it has: journald gives the copy it
+/// flushes from /run to /var a new seqnum, and a cursor taken in /run must still find it.
+pub fn same_entry(a: &[u8], b: &[u8]) -> bool {
+    fn field<'a>(cursor: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+        cursor
+            .split(|&c| c == b';')
+            .find_map(|part| part.strip_prefix(name)?.strip_prefix(b"="))
+    }
+    [b"b".as_slice(), b"m", b"t", b"x"]
+        .iter()
+        .all(|n| field(a, n).is_some_and(|v| Some(v) == field(b, n)))
+}
+
+#[cfg(test)]
+mod cursor_tests {
+    use super::same_entry;
+
+    #[test]
+    fn a_flushed_copy_is_the_same_entry_and_a_neighbour_is_not() {
+        let run = b"s=6f4d;i=3;b=1111;m=3ea;t=60a24181e4002;x=12c9ab7037e57005";
+        let var = b"s=7dc8;i=3;b=1111;m=3ea;t=60a24181e4002;x=12c9ab7037e57005";
+        let next = b"s=7dc8;i=4;b=1111;m=3eb;t=60a24181e4003;x=9d2e";
+        assert!(same_entry(run, var));
+        assert!(!same_entry(run, next));
+        assert!(
+            !same_entry(b"s=1;i=2", b"s=1;i=2"),
+            "no clock or hash: not provable"
+        );
     }
 }

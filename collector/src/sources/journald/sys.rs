@@ -127,6 +127,10 @@ fn check(call: &str, r: c_int) -> Result<c_int> {
 
 /// An open journal. Not `Send`: libsystemd forbids using a handle from another thread
 /// (it checks the pid/thread it was opened in), so it lives and dies on its source thread.
+/// `SD_JOURNAL_OS_ROOT` of sd-journal.h: the directory is an OS root, whose
+/// `/var/log/journal` and `/run/log/journal` are read.
+const SD_JOURNAL_OS_ROOT: c_int = 1 << 4;
+
 pub struct JournalHandle {
     lib: &'static Lib,
     j: *mut Journal,
@@ -138,12 +142,23 @@ impl JournalHandle {
     /// Opens the journal files in `dir` (one namespace directory), with whole field values
     /// (no data threshold).
     pub fn open_directory(dir: &Path) -> Result<JournalHandle> {
+        Self::open(dir, 0)
+    }
+
+    /// Opens the default namespace of the system journal below `root`
+    /// (`<root>/var/log/journal/*` and `<root>/run/log/journal/*` together), as
+    /// `journalctl --root` does: an entry journald flushed from /run to /var is seen once.
+    pub fn open_os_root(root: &Path) -> Result<JournalHandle> {
+        Self::open(root, SD_JOURNAL_OS_ROOT)
+    }
+
+    fn open(dir: &Path, flags: c_int) -> Result<JournalHandle> {
         let lib = lib()?;
         let path = CString::new(dir.as_os_str().as_encoded_bytes())
             .with_context(|| format!("journal directory {} contains NUL", dir.display()))?;
         let mut j = std::ptr::null_mut();
         // SAFETY: out-pointer and C string are valid for the call.
-        let r = unsafe { (lib.open_directory)(&mut j, path.as_ptr(), 0) };
+        let r = unsafe { (lib.open_directory)(&mut j, path.as_ptr(), flags) };
         check("sd_journal_open_directory", r)
             .with_context(|| format!("opening the journal in {}", dir.display()))?;
         let mut h = JournalHandle {

@@ -18,7 +18,8 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name, tags_element_field};
 
-use crate::parse::{Pri, Record};
+use crate::parse::payload::{self, Payload};
+use crate::parse::{Pri, Record, rfc5424};
 use crate::time::day_of;
 
 /// Default limit on a message, in bytes; longer ones are cut and flagged.
@@ -103,6 +104,38 @@ impl ExtraWriter<'_> {
     /// Adds an entry whose key is the concatenation of `key_parts`.
     pub fn put_joined(&mut self, key_parts: &[&[u8]], value: &[u8]) {
         self.put_filled(key_parts, |out| out.extend_from_slice(value));
+    }
+
+    /// Adds what a syslog parser found beyond the columns: MSGID, STRUCTURED-DATA params
+    /// (`sd-id.name`), sequence number, second timestamp, payload fields, and the raw line
+    /// when some of it is in no field. Every source that parses syslog calls this.
+    pub fn put_parsed(&mut self, rec: &Record<'_>) {
+        if let Some(msgid) = rec.msgid {
+            self.put(extra_key::MSGID, msgid);
+        }
+        for p in rfc5424::sd_params(rec.structured_data) {
+            self.put_filled(&[p.id, b".", p.name], |out| {
+                rfc5424::unescape_value(p.value, out)
+            });
+        }
+        if let Some(seq) = rec.sequence {
+            self.put(extra_key::SEQUENCE, seq);
+        }
+        if let Some(t) = rec.origin_time {
+            self.put(extra_key::ORIGIN_TIME, t);
+        }
+        let prefix = match rec.payload {
+            Payload::Cef(_) => extra_key::CEF_PREFIX,
+            _ => extra_key::KV_PREFIX,
+        };
+        for f in payload::fields(rec.payload) {
+            self.put_filled(&[prefix.as_bytes(), f.key], |out| {
+                payload::unescape(&f, out)
+            });
+        }
+        if let Some(raw) = rec.raw {
+            self.put(extra_key::RAW, raw);
+        }
     }
 }
 

@@ -329,14 +329,15 @@ pub fn unescape(f: &Field<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(rest);
 }
 
-/// The host and time a header-less key=value line (FortiGate's default format) states
-/// in its own fields: `devname`, and `date` + `time` in the zone of `tz` (else the
+/// The host and time a header-less key=value line (FortiGate's default format, SonicWall)
+/// states in its own fields: `devname` (or `hostname`, `host`, `device_name`), and `date`
+/// + `time`, or a `time` of `YYYY-MM-DD hh:mm:ss`, in the zone of `tz` (else the
 /// context's).
 pub fn kv_header<'a>(kv: &'a [u8], ctx: &ParseContext) -> (Option<&'a [u8]>, Option<i64>) {
     let (mut host, mut date, mut time, mut tz) = (None, None, None, None);
     for f in KvFields::new(kv).take(MAX_FIELDS) {
         match f.key {
-            b"devname" => host = Some(f.value),
+            b"devname" | b"hostname" | b"host" | b"device_name" => host = host.or(Some(f.value)),
             b"date" => date = Some(f.value),
             b"time" => time = Some(f.value),
             b"tz" => tz = Some(f.value),
@@ -345,8 +346,11 @@ pub fn kv_header<'a>(kv: &'a [u8], ctx: &ParseContext) -> (Option<&'a [u8]>, Opt
     }
     let ns = (|| {
         use super::two_digits;
-        let d = date?;
-        let t = time?;
+        let (d, t) = match (date, time) {
+            (Some(d), Some(t)) => (d, t),
+            (None, Some(t)) if t.len() >= 19 && t[10] == b' ' => (&t[..10], &t[11..]),
+            _ => return None,
+        };
         if d.len() != 10 || d[4] != b'-' || d[7] != b'-' || t.len() < 8 || t[2] != b':' {
             return None;
         }

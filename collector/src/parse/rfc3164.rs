@@ -138,6 +138,13 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
                     after = skip_spaces(a);
                 }
             }
+            // F5 BIG-IP: `host info tmm[123]: …`, a level word before the tag.
+            if let Some((level, a)) = level_word(after) {
+                if let Some(tag) = split_tag(a, true) {
+                    rec.pri = rec.pri.or(Some(Pri::level_only(level)));
+                    return Some(tag);
+                }
+            }
             split_tag(after, false).or(Some(Tag {
                 name: None,
                 pid: None,
@@ -245,6 +252,23 @@ fn split_tag(s: &[u8], strict: bool) -> Option<Tag<'_>> {
     None
 }
 
+/// A syslog severity name and a space at the start of `s`: its level and the rest.
+fn level_word(s: &[u8]) -> Option<(u8, &[u8])> {
+    let sp = s.iter().take(8).position(|&b| b == b' ')?;
+    let level = match &s[..sp] {
+        b"emerg" => 0,
+        b"alert" => 1,
+        b"crit" => 2,
+        b"err" | b"error" => 3,
+        b"warning" | b"warn" => 4,
+        b"notice" => 5,
+        b"info" => 6,
+        b"debug" => 7,
+        _ => return None,
+    };
+    Some((level, &s[sp + 1..]))
+}
+
 /// A version number (`1.4.1`) ending in `:` starts `s`.
 fn is_version(s: &[u8]) -> bool {
     let n = s
@@ -254,14 +278,19 @@ fn is_version(s: &[u8]) -> bool {
     n > 0 && s[0].is_ascii_digit() && s[..n].contains(&b'.') && s.get(n) == Some(&b':')
 }
 
-/// macOS application names with spaces, recognised only when a `[PID]` ends them:
-/// `Google Chrome Helper (Renderer)[123]: …`.
+/// macOS application names with spaces, recognised only when a `[PID]` ends them and
+/// every word after the first starts like a name (capital, digit or `(`):
+/// `Google Chrome Helper (Renderer)[123]: …`, but not `web-03 nginx[55]: …` (a relayed
+/// host and a tag, left as message text).
 fn spaced_name(s: &[u8]) -> Option<Tag<'_>> {
     if !s.first()?.is_ascii_alphanumeric() {
         return None;
     }
     for (i, &b) in s.iter().enumerate().take(MAX_TAG + 1) {
         match b {
+            b' ' if !matches!(s.get(i + 1), Some(b'A'..=b'Z' | b'0'..=b'9' | b'(')) => {
+                return None;
+            }
             b'[' => {
                 let tag = bracketed_pid(s, i, true)?;
                 return tag.pid.is_some().then_some(tag);
@@ -336,12 +365,32 @@ impl Stamp {
                         len,
                     })
                 }
+                Err(StampError::Malformed) if s.get(4) == Some(&b':') => colon_date_stamp(s, ctx),
                 // NX-OS: `2026 Apr 29 13:58:40`.
                 Err(StampError::Malformed) => bsd_stamp(s, ctx, true),
             },
             _ => bsd_stamp(s, ctx, false),
         }
     }
+}
+
+/// Sophos UTM's `2026:11:22-10:00:00`, in the context's zone.
+fn colon_date_stamp(s: &[u8], ctx: &ParseContext) -> Option<Stamp> {
+    let head = s.get(..19)?;
+    if head[7] != b':' || head[10] != b'-' || !ends_word(s, 19) {
+        return None;
+    }
+    let mut buf = [0u8; 19];
+    buf.copy_from_slice(head);
+    (buf[4], buf[7], buf[10]) = (b'-', b'-', b'T');
+    let ns = match parse_rfc3339(&buf) {
+        Ok((stamp, 19)) => stamp
+            .to_unix_ns(ctx.utc_offset_secs)
+            .ok_or("rfc3164: timestamp out of range"),
+        Err(StampError::OutOfRange) => Err("rfc3164: timestamp out of range"),
+        _ => return None,
+    };
+    Some(Stamp { ns, len: 19 })
 }
 
 /// `[yyyy ]Mmm dd [yyyy ]hh:mm:ss[.frac][ ZONE][ yyyy]`.
@@ -398,7 +447,12 @@ fn bsd_stamp(s: &[u8], ctx: &ParseContext, year_first: bool) -> Option<Stamp> {
         (nanos, i) = fraction_nanos(s, i + 1);
     }
     let mut offset = None;
-    if s.get(i) == Some(&b' ') {
+    if matches!(s.get(i), Some(b'+' | b'-')) {
+        // Glued to the time: `10:00:00+08:00` (Huawei).
+        let (off, len) = zone(&s[i..])?;
+        offset = Some(off);
+        i += len;
+    } else if s.get(i) == Some(&b' ') {
         if let Some((off, len)) = zone(&s[i + 1..]) {
             offset = Some(off);
             i += 1 + len;

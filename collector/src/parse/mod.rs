@@ -412,6 +412,34 @@ mod tests {
         assert!(out.len() <= r.structured_data.len());
     }
 
+    /// The dialect recognisers on any bytes: payload grammars whatever `detect` says.
+    fn check_dialects(data: &[u8]) {
+        for p in [
+            payload::detect(data),
+            payload::Payload::KeyValue(data),
+            payload::Payload::Cef(data),
+            payload::Payload::CheckPoint(data),
+        ] {
+            let mut n = 0;
+            for f in payload::fields(p) {
+                n += 1;
+                assert!(!f.key.is_empty() && within(data, f.value));
+                let mut out = Vec::new();
+                payload::unescape(&f, &mut out);
+                assert!(out.len() <= f.value.len());
+            }
+            assert!(n <= payload::MAX_FIELDS);
+        }
+        if let (Some(h), _) = payload::kv_header(data, &CTX) {
+            assert!(within(data, h));
+        }
+        if let Some((seq, rest)) = cisco::sequence(data) {
+            assert_eq!(seq.len() + 2 + rest.len(), data.len());
+        }
+        assert!(data.len() - cisco::strip_clock_marker(data).len() <= 1);
+        assert!(cisco::mnemonic_severity(data).is_none_or(|l| l <= 7));
+    }
+
     /// Journal field data and cursors: what is returned borrows from the input.
     fn check_journal(data: &[u8]) {
         if let Some((name, value)) = journal::split_field(data) {
@@ -479,6 +507,17 @@ mod tests {
             b"2026-11-29T10:00:00.123456789+00:00 stdout P first half",
             b"",
         ]);
+        // Every seventh line of the real-world syslog corpus: Cisco, relays, macOS,
+        // appliances' payloads, RFC 5424 with mistakes.
+        let corpus = include_str!("testdata/real-world-syslog.tsv");
+        seeds.extend(
+            corpus
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split('\t').nth(1))
+                .step_by(7)
+                .map(str::as_bytes),
+        );
         let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut buf = Vec::new();
@@ -490,6 +529,7 @@ mod tests {
                 check(&buf, f);
             }
             let _ = kmsg::parse_record(&buf);
+            check_dialects(&buf);
             check_journal(&buf);
             check_json_and_containers(&buf);
         }

@@ -331,7 +331,7 @@ pub fn unescape(f: &Field<'_>, out: &mut Vec<u8>) {
 
 /// The host and time a header-less key=value line (FortiGate's default format, SonicWall)
 /// states in its own fields: `devname` (or `hostname`, `host`, `device_name`), and `date`
-/// + `time`, or a `time` of `YYYY-MM-DD hh:mm:ss`, in the zone of `tz` (else the
+/// and `time`, or a `time` of `YYYY-MM-DD hh:mm:ss`, in the zone of `tz` (else the
 /// context's).
 pub fn kv_header<'a>(kv: &'a [u8], ctx: &ParseContext) -> (Option<&'a [u8]>, Option<i64>) {
     let (mut host, mut date, mut time, mut tz) = (None, None, None, None);

@@ -82,12 +82,12 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
     let mut stamp = Stamp::at(cisco::strip_clock_marker(rest), ctx);
     if stamp.is_none() && had_seq {
         // IOS `logging origin-id`: `29: host: *Apr 29 …`.
-        if let Some((host, after)) = word_colon(rest) {
-            if let Some(s) = Stamp::at(cisco::strip_clock_marker(after), ctx) {
-                rec.hostname = Some(host);
-                rest = after;
-                stamp = Some(s);
-            }
+        if let Some((host, after)) = word_colon(rest)
+            && let Some(s) = Stamp::at(cisco::strip_clock_marker(after), ctx)
+        {
+            rec.hostname = Some(host);
+            rest = after;
+            stamp = Some(s);
         }
     }
     let had_stamp = stamp.is_some();
@@ -139,11 +139,11 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
                 }
             }
             // F5 BIG-IP: `host info tmm[123]: …`, a level word before the tag.
-            if let Some((level, a)) = level_word(after) {
-                if let Some(tag) = split_tag(a, true) {
-                    rec.pri = rec.pri.or(Some(Pri::level_only(level)));
-                    return Some(tag);
-                }
+            if let Some((level, a)) = level_word(after)
+                && let Some(tag) = split_tag(a, true)
+            {
+                rec.pri = rec.pri.or(Some(Pri::level_only(level)));
+                return Some(tag);
             }
             split_tag(after, false).or(Some(Tag {
                 name: None,
@@ -161,17 +161,19 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
         None => rec.message = rest,
     }
     rec.payload = payload::detect(rec.message);
-    if let Payload::KeyValue(kv) = rec.payload {
-        if !had_stamp && rec.hostname.is_none() && rec.app_name.is_none() {
-            let (host, ns) = payload::kv_header(kv, ctx);
-            rec.hostname = host;
-            rec.timestamp_ns = ns;
-        }
+    if let Payload::KeyValue(kv) = rec.payload
+        && !had_stamp
+        && rec.hostname.is_none()
+        && rec.app_name.is_none()
+    {
+        let (host, ns) = payload::kv_header(kv, ctx);
+        rec.hostname = host;
+        rec.timestamp_ns = ns;
     }
-    if rec.pri.is_none() {
-        if let Some(level) = rec.app_name.and_then(cisco::mnemonic_severity) {
-            rec.pri = Some(Pri::level_only(level));
-        }
+    if rec.pri.is_none()
+        && let Some(level) = rec.app_name.and_then(cisco::mnemonic_severity)
+    {
+        rec.pri = Some(Pri::level_only(level));
     }
     if !had_stamp && !had_seq && rec.app_name.is_none() && rec.payload == Payload::None {
         // Nothing of a header: a PRI before free text.
@@ -426,11 +428,12 @@ fn bsd_stamp(s: &[u8], ctx: &ParseContext, year_first: bool) -> Option<Stamp> {
         }
         _ => return None,
     };
-    if year.is_none() && s.get(i + 4) == Some(&b' ') {
-        if let Some(y) = four_digit_year(&s[i..]) {
-            year = Some(y);
-            i += 5;
-        }
+    if year.is_none()
+        && s.get(i + 4) == Some(&b' ')
+        && let Some(y) = four_digit_year(&s[i..])
+    {
+        year = Some(y);
+        i += 5;
     }
     let (hour, minute, second) = match s.get(i + 2..i + 6) {
         Some(&[b':', _, _, b':']) => (
@@ -452,18 +455,20 @@ fn bsd_stamp(s: &[u8], ctx: &ParseContext, year_first: bool) -> Option<Stamp> {
         let (off, len) = zone(&s[i..])?;
         offset = Some(off);
         i += len;
-    } else if s.get(i) == Some(&b' ') {
-        if let Some((off, len)) = zone(&s[i + 1..]) {
-            offset = Some(off);
-            i += 1 + len;
-        }
+    } else if s.get(i) == Some(&b' ')
+        && let Some((off, len)) = zone(&s[i + 1..])
+    {
+        offset = Some(off);
+        i += 1 + len;
     }
     // Not before a colon: `2001:db8::1` is a hostname.
-    if year.is_none() && s.get(i) == Some(&b' ') && matches!(s.get(i + 5), None | Some(b' ')) {
-        if let Some(y) = four_digit_year(&s[i + 1..]) {
-            year = Some(y);
-            i += 5;
-        }
+    if year.is_none()
+        && s.get(i) == Some(&b' ')
+        && matches!(s.get(i + 5), None | Some(b' '))
+        && let Some(y) = four_digit_year(&s[i + 1..])
+    {
+        year = Some(y);
+        i += 5;
     }
 
     let ns = (|| {

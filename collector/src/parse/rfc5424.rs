@@ -264,11 +264,11 @@ fn timestamp(
             buf[..10].copy_from_slice(ts);
             buf[10] = b'T';
             buf[11..11 + t].copy_from_slice(&rest[..t]);
-            if let Ok((stamp, len)) = parse_rfc3339(&buf[..11 + t]) {
-                if len == 11 + t {
-                    let skip = (t + 1).min(rest.len());
-                    return Ok((whole(stamp)?, stamp.offset_secs.is_some(), skip));
-                }
+            if let Ok((stamp, len)) = parse_rfc3339(&buf[..11 + t])
+                && len == 11 + t
+            {
+                let skip = (t + 1).min(rest.len());
+                return Ok((whole(stamp)?, stamp.offset_secs.is_some(), skip));
             }
         }
     }

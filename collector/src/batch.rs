@@ -499,4 +499,47 @@ mod tests {
         );
         assert!(batch.column_by_name(col::PRIORITY).unwrap().is_null(0));
     }
+
+    /// What a syslog parser found beyond the columns lands in `extra`: a Cisco sequence
+    /// number, CEF fields, and for a line with a skipped field, the error and the raw line.
+    #[test]
+    fn parsed_syslog_extras() {
+        use crate::parse::{Format, ParseContext, parse_line};
+        let ctx = ParseContext {
+            reference_unix_secs: 1_795_341_600,
+            utc_offset_secs: 0,
+            boot_unix_ns: None,
+        };
+        let lines: [&[u8]; 3] = [
+            b"<189>29: *Apr 29 13:58:40.411: %SYS-5-CONFIG_I: Configured",
+            b"<134>Nov 12 09:20:00 ids-2 CEF:0|Vendor|Product|1.0|100|Worm|10|src=10.0.0.1 msg=a b",
+            b"<13>Feb 30 12:00:00 h t: m",
+        ];
+        let mut b = LogBatchBuilder::new(3);
+        for line in lines {
+            let rec = parse_line(Format::Auto, line, &ctx);
+            let row = Row::from_record(&rec, "syslog", b"me", 0);
+            b.append(&row, 0, |w| w.put_parsed(&rec));
+        }
+        let batch = b.finish();
+        let has = |row: usize, k: &str, v: &str| {
+            assert!(
+                extra_of(&batch, row).contains(&(k.into(), v.into())),
+                "row {row}: {:?}",
+                extra_of(&batch, row)
+            )
+        };
+        has(0, "sequence", "29");
+        has(1, "cef.device_vendor", "Vendor");
+        has(1, "cef.severity", "10");
+        has(1, "cef.src", "10.0.0.1");
+        has(1, "cef.msg", "a b");
+        has(2, "parse_error", "rfc3164: no such day in that month");
+        has(2, "raw", "<13>Feb 30 12:00:00 h t: m");
+        let hosts = batch
+            .column_by_name(col::HOSTNAME)
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!((hosts.value(1), hosts.value(2)), ("ids-2", "h"));
+    }
 }

@@ -39,6 +39,57 @@ pub fn strip_clock_marker(s: &[u8]) -> &[u8] {
     }
 }
 
+/// An uptime stamp and `: ` at the start of `s` (`service timestamps log uptime`):
+/// `00:01:23`, `00:01:23.456`, `1w2d`, `2d03h`, `3y12w`. The stamp and what follows.
+pub fn uptime(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = s
+        .iter()
+        .take(24)
+        .take_while(|b| {
+            b.is_ascii_digit() || matches!(b, b':' | b'.' | b'y' | b'w' | b'd' | b'h' | b'm')
+        })
+        .count();
+    // `n` stops at the space; the colon before it ends the stamp.
+    let stamp = s.get(..n)?.strip_suffix(b":")?;
+    if s.get(n) != Some(&b' ') || stamp.is_empty() || !stamp[0].is_ascii_digit() {
+        return None;
+    }
+    let clock = stamp.len() >= 8
+        && stamp[2] == b':'
+        && stamp[5] == b':'
+        && stamp[..8]
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i % 3 == 2 || b.is_ascii_digit())
+        && (stamp.len() == 8
+            || (stamp[8] == b'.' && stamp[9..].iter().all(u8::is_ascii_digit) && stamp.len() > 9));
+    let units = stamp
+        .iter()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'y' | b'w' | b'd' | b'h' | b'm'))
+        && stamp.last().is_some_and(|b| !b.is_ascii_digit());
+    (clock || units).then(|| (stamp, &s[n + 1..]))
+}
+
+/// `host: %FAC-SEV-MNEMONIC…` or `host : %…` (IOS `logging origin-id`, ASA `logging
+/// device-id`): the host and the rest, starting at the `%`.
+pub fn host_before_mnemonic(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = s
+        .iter()
+        .take(256)
+        .take_while(|&&b| b != b' ' && b != b':')
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let after = match &s[n..] {
+        [b':', b' ', a @ ..] | [b' ', b':', b' ', a @ ..] => a,
+        _ => return None,
+    };
+    let end = after.iter().take(80).position(|&b| b == b':')?;
+    mnemonic_severity(&after[..end])?;
+    Some((&s[..n], after))
+}
+
 /// The severity (0–7) of a `%FACILITY[-SUBFACILITY]-SEVERITY-MNEMONIC` tag.
 pub fn mnemonic_severity(tag: &[u8]) -> Option<u8> {
     let body = tag.strip_prefix(b"%")?;
@@ -85,6 +136,41 @@ mod tests {
         assert_eq!(strip_clock_marker(b".Jul 10"), b"Jul 10");
         assert_eq!(strip_clock_marker(b"... x"), b"... x");
         assert_eq!(strip_clock_marker(b"*"), b"*");
+    }
+
+    #[test]
+    fn uptimes() {
+        assert_eq!(
+            uptime(b"00:01:23: %X"),
+            Some((&b"00:01:23"[..], &b"%X"[..]))
+        );
+        assert_eq!(
+            uptime(b"00:01:23.456: x"),
+            Some((&b"00:01:23.456"[..], &b"x"[..]))
+        );
+        assert_eq!(uptime(b"1w2d: x"), Some((&b"1w2d"[..], &b"x"[..])));
+        assert_eq!(uptime(b"2d03h: x"), Some((&b"2d03h"[..], &b"x"[..])));
+        assert_eq!(uptime(b"12: x"), None);
+        assert_eq!(uptime(b"00:01: x"), None);
+        assert_eq!(uptime(b"00:01:23.: x"), None);
+        assert_eq!(uptime(b"w2d: x"), None);
+        assert_eq!(uptime(b"1w2d:x"), None);
+        assert_eq!(uptime(b""), None);
+    }
+
+    #[test]
+    fn hosts_before_mnemonics() {
+        assert_eq!(
+            host_before_mnemonic(b"rtr1: %SYS-5-CONFIG_I: x"),
+            Some((&b"rtr1"[..], &b"%SYS-5-CONFIG_I: x"[..]))
+        );
+        assert_eq!(
+            host_before_mnemonic(b"asa01 : %ASA-6-302013: x"),
+            Some((&b"asa01"[..], &b"%ASA-6-302013: x"[..]))
+        );
+        assert_eq!(host_before_mnemonic(b"sshd: hello: x"), None);
+        assert_eq!(host_before_mnemonic(b"rtr1: %not a mnemonic: x"), None);
+        assert_eq!(host_before_mnemonic(b": %SYS-5-X: x"), None);
     }
 
     #[test]

@@ -80,8 +80,8 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
         rest = after;
     }
     let mut stamp = Stamp::at(cisco::strip_clock_marker(rest), ctx);
-    if stamp.is_none() && had_seq {
-        // IOS `logging origin-id`: `29: host: *Apr 29 …`.
+    if stamp.is_none() && (had_seq || pri.is_some()) {
+        // IOS `logging origin-id`: `29: host: *Apr 29 …`, `<189>host: *Apr 29 …`.
         if let Some((host, after)) = word_colon(rest)
             && let Some(s) = Stamp::at(cisco::strip_clock_marker(after), ctx)
         {
@@ -89,6 +89,23 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
             rest = after;
             stamp = Some(s);
         }
+    }
+    if stamp.is_none() && (had_seq || pri.is_some()) {
+        // IOS `service timestamps log uptime`: `29: 1w2d: %LINK-…`; not a wall-clock time.
+        if let Some((uptime, after)) = cisco::uptime(cisco::strip_clock_marker(rest)) {
+            rec.origin_time = Some(uptime);
+            rest = after;
+            had_seq = true;
+        }
+    }
+    if stamp.is_none()
+        && rec.hostname.is_none()
+        && let Some((host, after)) = cisco::host_before_mnemonic(rest)
+    {
+        // `<189>rtr1: %SYS-5-…`, ASA `<166>asa01 : %ASA-…`.
+        rec.hostname = Some(host);
+        rest = after;
+        had_seq = true;
     }
     let had_stamp = stamp.is_some();
     if let Some(st) = stamp {
@@ -112,6 +129,14 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
     }
 
     if let Some((host, after)) = forwarded_from(rest) {
+        rec.hostname = Some(host);
+        rest = after;
+    }
+    if had_stamp
+        && rec.hostname.is_none()
+        && let Some((host, after)) = cisco::host_before_mnemonic(rest)
+    {
+        // `Nov 22 2026 10:00:00 asa01: %ASA-…`: a hostname with a colon before a mnemonic.
         rec.hostname = Some(host);
         rest = after;
     }

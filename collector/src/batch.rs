@@ -124,11 +124,12 @@ impl ExtraWriter<'_> {
         if let Some(t) = rec.origin_time {
             self.put(extra_key::ORIGIN_TIME, t);
         }
-        let prefix = match rec.payload {
+        let payload = rec.payload();
+        let prefix = match payload {
             Payload::Cef(_) => extra_key::CEF_PREFIX,
             _ => extra_key::KV_PREFIX,
         };
-        for f in payload::fields(rec.payload) {
+        for f in payload::fields(payload) {
             self.put_filled(&[prefix.as_bytes(), f.key], |out| {
                 payload::unescape(&f, out)
             });

@@ -91,7 +91,7 @@ pub fn check(line: &[u8], r: &Record<'_>) {
         // Nothing of the header parsed: the message is all after the PRI or the version.
         assert!(r.message.is_empty() || within(line, r.message));
     }
-    check_payload(line, r.payload);
+    check_payload(line, r.payload());
     let mut out = Vec::new();
     for p in rfc5424::sd_params(r.structured_data) {
         assert!(within(r.structured_data, p.value));

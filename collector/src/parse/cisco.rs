@@ -17,6 +17,9 @@ const MAX_SEQ_DIGITS: usize = 10;
 /// A sequence number and `: ` at the start of `s`: the digits (empty for NX-OS's bare
 /// `: `) and what follows.
 pub fn sequence(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    if !matches!(s.first(), Some(b'0'..=b'9' | b':')) {
+        return None;
+    }
     let n = s
         .iter()
         .take(MAX_SEQ_DIGITS + 1)

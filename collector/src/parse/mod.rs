@@ -76,12 +76,16 @@ pub struct Record<'a> {
     /// A second timestamp, as written, when the line has two (a relay's header before the
     /// device's own stamp); the event time is the first.
     pub origin_time: Option<&'a [u8]>,
-    /// The structured part of the message (key=value, CEF, Check Point), whose fields
-    /// [`payload::fields`] lists.
-    pub payload: payload::Payload<'a>,
 }
 
 impl<'a> Record<'a> {
+    /// The structured part of the message (key=value, CEF, Check Point), whose fields
+    /// [`payload::fields`] lists. Found on demand, by whoever writes the fields, so that
+    /// parsing stays as fast for the lines that have none.
+    pub fn payload(&self) -> payload::Payload<'a> {
+        payload::detect(self.message)
+    }
+
     /// The record for a line that could not be parsed: the whole line is the message.
     pub fn unparsed(line: &'a [u8], why: &'static str) -> Record<'a> {
         Record {
@@ -398,7 +402,7 @@ mod tests {
             let after_pri = parse_pri(line).map(|(_, rest)| rest);
             assert!(r.message == line || Some(r.message) == after_pri);
         }
-        for f in payload::fields(r.payload) {
+        for f in payload::fields(r.payload()) {
             assert!(!f.key.is_empty());
             assert!(within(line, f.value));
             let mut out = Vec::new();

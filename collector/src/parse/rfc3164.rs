@@ -185,24 +185,22 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
         }
         None => rec.message = rest,
     }
-    rec.payload = payload::detect(rec.message);
-    if let Payload::KeyValue(kv) = rec.payload
-        && !had_stamp
-        && rec.hostname.is_none()
-        && rec.app_name.is_none()
-    {
-        let (host, ns) = payload::kv_header(kv, ctx);
-        rec.hostname = host;
-        rec.timestamp_ns = ns;
-    }
     if rec.pri.is_none()
         && let Some(level) = rec.app_name.and_then(cisco::mnemonic_severity)
     {
         rec.pri = Some(Pri::level_only(level));
     }
-    if !had_stamp && !had_seq && rec.app_name.is_none() && rec.payload == Payload::None {
-        // Nothing of a header: a PRI before free text.
-        return unparsed_syslog(line, "rfc3164: no timestamp");
+    if !had_stamp && rec.hostname.is_none() && rec.app_name.is_none() {
+        match payload::detect(rec.message) {
+            Payload::KeyValue(kv) => {
+                let (host, ns) = payload::kv_header(kv, ctx);
+                rec.hostname = host;
+                rec.timestamp_ns = ns;
+            }
+            // Nothing of a header: a PRI before free text.
+            Payload::None if !had_seq => return unparsed_syslog(line, "rfc3164: no timestamp"),
+            _ => {}
+        }
     }
     rec
 }

@@ -20,7 +20,7 @@
 //! Check Point's Log Exporter writes `[key:"value"; …]` where SD belongs: that is its
 //! payload ([`super::payload`]), kept whole in MSG, and not an error.
 
-use super::payload::{self, Payload};
+use super::payload;
 use super::{
     ParseContext, Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
     unparsed_syslog,
@@ -164,7 +164,6 @@ pub fn parse_with<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
             }
         },
         [b'[', ..] if payload::is_check_point(rest) => {
-            r.payload = Payload::CheckPoint(rest);
             r.message = rest;
             return r;
         }
@@ -205,7 +204,6 @@ pub fn parse_with<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
         }
     };
     r.message = msg.strip_prefix(BOM).unwrap_or(msg);
-    r.payload = payload::detect(r.message);
     r
 }
 

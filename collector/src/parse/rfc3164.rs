@@ -132,50 +132,57 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
         rec.hostname = Some(host);
         rest = after;
     }
-    if had_stamp
-        && rec.hostname.is_none()
-        && let Some((host, after)) = cisco::host_before_mnemonic(rest)
-    {
-        // `Nov 22 2026 10:00:00 asa01: %ASA-…`: a hostname with a colon before a mnemonic.
-        rec.hostname = Some(host);
-        rest = after;
-    }
     let tag = if rec.hostname.is_some() || !had_stamp {
         split_tag(rest, true)
     } else {
-        split_tag(rest, true).or_else(|| {
-            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
-            rec.hostname = (end > 0).then(|| &rest[..end]);
-            let mut after = skip_spaces(&rest[end..]);
-            // Cisco ASA: `host : %ASA-…`.
-            if let Some(a) = after.strip_prefix(b": ") {
-                after = skip_spaces(a);
-            }
-            // A device's own sequence number and stamp after a relay's header.
-            if let Some((seq, a)) = cisco::sequence(after) {
-                rec.sequence = (!seq.is_empty()).then_some(seq);
-                after = a;
-                let marked = cisco::strip_clock_marker(after);
-                if let Some(st) = Stamp::at(marked, ctx) {
-                    rec.origin_time = Some(&marked[..st.len]);
-                    let a = &marked[st.len..];
-                    let a = a.strip_prefix(b":").unwrap_or(a);
+        split_tag(rest, true)
+            .map(|tag| {
+                // `Nov 22 2026 10:00:00 asa01: %ASA-…`: what looked like a tag is a
+                // hostname before a mnemonic. Checked only for tag-first lines, which
+                // keeps it off the common path.
+                if tag.pid.is_none()
+                    && tag.message.first() == Some(&b'%')
+                    && let Some((host, after)) = cisco::host_before_mnemonic(rest)
+                {
+                    rec.hostname = Some(host);
+                    split_tag(after, true).unwrap_or(tag)
+                } else {
+                    tag
+                }
+            })
+            .or_else(|| {
+                let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+                rec.hostname = (end > 0).then(|| &rest[..end]);
+                let mut after = skip_spaces(&rest[end..]);
+                // Cisco ASA: `host : %ASA-…`.
+                if let Some(a) = after.strip_prefix(b": ") {
                     after = skip_spaces(a);
                 }
-            }
-            // F5 BIG-IP: `host info tmm[123]: …`, a level word before the tag.
-            if let Some((level, a)) = level_word(after)
-                && let Some(tag) = split_tag(a, true)
-            {
-                rec.pri = rec.pri.or(Some(Pri::level_only(level)));
-                return Some(tag);
-            }
-            split_tag(after, false).or(Some(Tag {
-                name: None,
-                pid: None,
-                message: after,
-            }))
-        })
+                // A device's own sequence number and stamp after a relay's header.
+                if let Some((seq, a)) = cisco::sequence(after) {
+                    rec.sequence = (!seq.is_empty()).then_some(seq);
+                    after = a;
+                    let marked = cisco::strip_clock_marker(after);
+                    if let Some(st) = Stamp::at(marked, ctx) {
+                        rec.origin_time = Some(&marked[..st.len]);
+                        let a = &marked[st.len..];
+                        let a = a.strip_prefix(b":").unwrap_or(a);
+                        after = skip_spaces(a);
+                    }
+                }
+                // F5 BIG-IP: `host info tmm[123]: …`, a level word before the tag.
+                if let Some((level, a)) = level_word(after)
+                    && let Some(tag) = split_tag(a, true)
+                {
+                    rec.pri = rec.pri.or(Some(Pri::level_only(level)));
+                    return Some(tag);
+                }
+                split_tag(after, false).or(Some(Tag {
+                    name: None,
+                    pid: None,
+                    message: after,
+                }))
+            })
     };
     match tag {
         Some(tag) => {
@@ -329,6 +336,7 @@ fn spaced_name(s: &[u8]) -> Option<Tag<'_>> {
 
 /// `name[pid]` followed by `:` (then an optional space), by macOS's ` <Level>:`, or by a
 /// space or the end when not `strict`; `open` is the offset of `[`.
+#[inline]
 fn bracketed_pid(s: &[u8], open: usize, strict: bool) -> Option<Tag<'_>> {
     let close = open
         + 1

@@ -32,6 +32,18 @@ const RFC5424: &[&[u8]] = &[
     b"<30>1 2026-11-22T09:40:46.123456+01:00 web-01 nginx 1234 access [meta sequenceId=\"42\" path=\"C:\\\\tmp\\]\"] GET /index.html 200",
 ];
 
+/// Network devices, appliances and relays (issue 15's classes).
+const DEVICES: &[&[u8]] = &[
+    b"<189>29: *Apr 29 13:58:40.411: %SYS-5-CONFIG_I: Configured from console by console",
+    b"<187>4512: .Nov 12 09:16:03.004 CET: %BGP-5-ADJCHANGE: neighbor 192.0.2.1 Down BGP Notification sent",
+    b"<166>Nov 12 2026 09:16:04 fw-dmz : %ASA-6-302013: Built inbound TCP connection 1234567 for outside:198.51.100.20/51234 to inside:10.0.0.10/443",
+    b"<189>: 2026 Nov 12 09:16:02 UTC: %ETHPORT-5-IF_UP: Interface Ethernet1/12 is up in mode access",
+    b"<13>Nov 12 09:19:00 Message forwarded from aix72: errdemon[4711]: LABEL: DISK_ERR4",
+    b"Nov 12 09:18:01 Johns-MBP Slack Helper (Renderer)[4242]: [warn] websocket reconnect",
+    b"<189>date=2026-11-12 time=09:20:03 devname=\"FGT-DC\" devid=\"FGT6HD3917800000\" type=\"event\" subtype=\"vpn\" level=\"notice\"",
+    b"<134>Nov 12 09:20:00 ids-2 CEF:0|Trend Micro|Deep Security Agent|20.0|4000000|Eicar_test_file|6|cn1=1 act=Quarantine",
+];
+
 const KMSG: &[&[u8]] = &[
     b"6,339,5140900,-;NET: Registered PF_INET6 protocol family",
     b"4,1201,1234567890,-;usb 1-1: device descriptor read/64, error -71",
@@ -100,6 +112,10 @@ fn parsers(c: &mut Criterion) {
     });
     bench_lines(c, "kmsg", "parse_line", KMSG, |l| {
         consume(&kmsg::parse_line(l, &CTX))
+    });
+
+    bench_lines(c, "devices", "auto", DEVICES, |l| {
+        consume(&parse_line(Format::Auto, l, &CTX))
     });
 
     let mixed: Vec<&[u8]> = MODERN_3164

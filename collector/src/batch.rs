@@ -18,7 +18,8 @@ use arrow::array::{
 use arrow::record_batch::RecordBatch;
 use infralog_schemas::{extra_key, facility_name, logs_schema, severity_name, tags_element_field};
 
-use crate::parse::{Pri, Record};
+use crate::parse::payload::{self, Payload};
+use crate::parse::{Pri, Record, rfc5424};
 use crate::time::day_of;
 
 /// Default limit on a message, in bytes; longer ones are cut and flagged.
@@ -103,6 +104,39 @@ impl ExtraWriter<'_> {
     /// Adds an entry whose key is the concatenation of `key_parts`.
     pub fn put_joined(&mut self, key_parts: &[&[u8]], value: &[u8]) {
         self.put_filled(key_parts, |out| out.extend_from_slice(value));
+    }
+
+    /// Adds what a syslog parser found beyond the columns: MSGID, STRUCTURED-DATA params
+    /// (`sd-id.name`), sequence number, second timestamp, payload fields, and the raw line
+    /// when some of it is in no field. Every source that parses syslog calls this.
+    pub fn put_parsed(&mut self, rec: &Record<'_>) {
+        if let Some(msgid) = rec.msgid {
+            self.put(extra_key::MSGID, msgid);
+        }
+        for p in rfc5424::sd_params(rec.structured_data) {
+            self.put_filled(&[p.id, b".", p.name], |out| {
+                rfc5424::unescape_value(p.value, out)
+            });
+        }
+        if let Some(seq) = rec.sequence {
+            self.put(extra_key::SEQUENCE, seq);
+        }
+        if let Some(t) = rec.origin_time {
+            self.put(extra_key::ORIGIN_TIME, t);
+        }
+        let payload = rec.payload();
+        let prefix = match payload {
+            Payload::Cef(_) => extra_key::CEF_PREFIX,
+            _ => extra_key::KV_PREFIX,
+        };
+        for f in payload::fields(payload) {
+            self.put_filled(&[prefix.as_bytes(), f.key], |out| {
+                payload::unescape(&f, out)
+            });
+        }
+        if let Some(raw) = rec.raw {
+            self.put(extra_key::RAW, raw);
+        }
     }
 }
 
@@ -465,5 +499,48 @@ mod tests {
             vec![("parse_error".into(), "no timestamp".into())]
         );
         assert!(batch.column_by_name(col::PRIORITY).unwrap().is_null(0));
+    }
+
+    /// What a syslog parser found beyond the columns lands in `extra`: a Cisco sequence
+    /// number, CEF fields, and for a line with a skipped field, the error and the raw line.
+    #[test]
+    fn parsed_syslog_extras() {
+        use crate::parse::{Format, ParseContext, parse_line};
+        let ctx = ParseContext {
+            reference_unix_secs: 1_795_341_600,
+            utc_offset_secs: 0,
+            boot_unix_ns: None,
+        };
+        let lines: [&[u8]; 3] = [
+            b"<189>29: *Apr 29 13:58:40.411: %SYS-5-CONFIG_I: Configured",
+            b"<134>Nov 12 09:20:00 ids-2 CEF:0|Vendor|Product|1.0|100|Worm|10|src=10.0.0.1 msg=a b",
+            b"<13>Feb 30 12:00:00 h t: m",
+        ];
+        let mut b = LogBatchBuilder::new(3);
+        for line in lines {
+            let rec = parse_line(Format::Auto, line, &ctx);
+            let row = Row::from_record(&rec, "syslog", b"me", 0);
+            b.append(&row, 0, |w| w.put_parsed(&rec));
+        }
+        let batch = b.finish();
+        let has = |row: usize, k: &str, v: &str| {
+            assert!(
+                extra_of(&batch, row).contains(&(k.into(), v.into())),
+                "row {row}: {:?}",
+                extra_of(&batch, row)
+            )
+        };
+        has(0, "sequence", "29");
+        has(1, "cef.device_vendor", "Vendor");
+        has(1, "cef.severity", "10");
+        has(1, "cef.src", "10.0.0.1");
+        has(1, "cef.msg", "a b");
+        has(2, "parse_error", "rfc3164: no such day in that month");
+        has(2, "raw", "<13>Feb 30 12:00:00 h t: m");
+        let hosts = batch
+            .column_by_name(col::HOSTNAME)
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!((hosts.value(1), hosts.value(2)), ("ids-2", "h"));
     }
 }

@@ -22,7 +22,7 @@ use crate::archive::{Archive, ArchiveReport, ArchiverOptions};
 use crate::batch::{LogBatchBuilder, Row};
 use crate::chunk::Chunk;
 use crate::lines::LineReader;
-use crate::parse::{Format, ParseContext, parse_line, rfc5424};
+use crate::parse::{Format, ParseContext, parse_line};
 use crate::pipeline::Pipeline;
 use crate::spool::SpoolOptions;
 use crate::time::{NANOS_PER_SEC, boot_unix_ns, now_ns};
@@ -205,14 +205,7 @@ fn import_file(
         report.truncated += line.original_len.is_some() as u64;
         builder.append(&row, ingested_at, |extra| {
             extra.put(extra_key::FILE_PATH, path_text.as_bytes());
-            if let Some(msgid) = rec.msgid {
-                extra.put(extra_key::MSGID, msgid);
-            }
-            for p in rfc5424::sd_params(rec.structured_data) {
-                extra.put_filled(&[p.id, b".", p.name], |out| {
-                    rfc5424::unescape_value(p.value, out)
-                });
-            }
+            extra.put_parsed(&rec);
         });
         if builder.len() >= opts.chunk_rows {
             send(tx, builder).map_err(FileError::Pipeline)?;

@@ -5,6 +5,7 @@ pub const NANOS_PER_SEC: i64 = 1_000_000_000;
 pub const SECS_PER_DAY: i64 = 86_400;
 
 /// Days since 1970-01-01 of a civil date (month 1–12, day 1–31).
+#[inline]
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

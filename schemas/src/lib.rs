@@ -94,6 +94,19 @@ pub mod extra_key {
     pub const IDENTITY_MISMATCH_REASON: &str = "identity_mismatch_reason";
     /// RFC 5424 MSGID.
     pub const MSGID: &str = "msgid";
+    /// The whole line as received, when a syslog parser skipped some of its bytes (a
+    /// malformed field); `parse_error` says which.
+    pub const RAW: &str = "raw";
+    /// A sequence number the sender wrote before its syslog header (Cisco `29: `).
+    pub const SEQUENCE: &str = "sequence";
+    /// A second timestamp of a syslog line, as written: the device's own stamp after a
+    /// relay's header (the row's timestamp is the first).
+    pub const ORIGIN_TIME: &str = "origin_time";
+    /// Prefix of the fields of a key=value or Check Point payload (`kv.srcip`).
+    pub const KV_PREFIX: &str = "kv.";
+    /// Prefix of the header and extension fields of a CEF payload (`cef.device_vendor`,
+    /// `cef.src`).
+    pub const CEF_PREFIX: &str = "cef.";
     /// This many journal entries of the same writer (same seqnum id) were deleted —
     /// vacuumed or rotated away — before the collector could read them.
     pub const JOURNAL_VACUUMED_BEFORE: &str = "journal_vacuumed_before";

@@ -34,6 +34,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "systemd-journald (run in a private namespace by the one-line-one-row test), \
          journalctl, libsystemd0",
     ),
+    (
+        "syslog-ng-core",
+        "syslog-ng, the peer the syslog parser corpus test compares with",
+    ),
 ];
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).

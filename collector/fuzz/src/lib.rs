@@ -1,5 +1,7 @@
 //! The collector's parsers, built from their own source files (see Cargo.toml for why),
-//! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
+//! and the invariants every fuzz target checks. Targets: `rfc3164` (with the relay and
+//! macOS recognisers), `rfc5424`, `cisco` (sequence numbers, clock markers, mnemonics),
+//! `payload` (key=value, CEF, Check Point fields and the FortiGate header), `kmsg`,
 //! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
 //! (field splitting, cursors, entry mapping), `json` (application log lines), `docker`
 //! (json-file records), `cri` (Kubernetes CRI records and log paths). From `collector/`:
@@ -47,6 +49,22 @@ pub fn split_ctx(data: &[u8]) -> Option<(ParseContext, &[u8])> {
     ))
 }
 
+/// A payload's fields borrow from the line, stay within their bounds, and unescape to no
+/// more bytes than they have.
+pub fn check_payload(line: &[u8], p: parse::payload::Payload<'_>) {
+    let mut n = 0;
+    for f in parse::payload::fields(p) {
+        n += 1;
+        assert!(!f.key.is_empty());
+        assert!(within(line, f.value), "payload value outside the line");
+        assert!(f.value.len() <= parse::payload::MAX_VALUE);
+        let mut out = Vec::new();
+        parse::payload::unescape(&f, &mut out);
+        assert!(out.len() <= f.value.len());
+    }
+    assert!(n <= parse::payload::MAX_FIELDS);
+}
+
 /// Whether `inner` lies inside `outer` (what a borrowing parser returns must).
 pub fn within(outer: &[u8], inner: &[u8]) -> bool {
     let o = outer.as_ptr_range();
@@ -62,11 +80,18 @@ pub fn check(line: &[u8], r: &Record<'_>) {
         assert!(within(line, f), "field outside the line");
     }
     assert!(r.structured_data.is_empty() || within(line, r.structured_data));
-    if r.error.is_some() {
-        let after_pri = parse::parse_pri(line).map(|(_, rest)| rest);
-        assert!(r.message == line || Some(r.message) == after_pri);
-        assert!(r.hostname.is_none() && r.app_name.is_none() && r.timestamp_ns.is_none());
+    for f in [r.sequence, r.origin_time].into_iter().flatten() {
+        assert!(within(line, f), "field outside the line");
     }
+    // `raw` is the whole line, set when some bytes are in no field.
+    if let Some(raw) = r.raw {
+        assert_eq!(raw, line);
+    }
+    if r.error.is_some() && r.hostname.is_none() && r.app_name.is_none() && r.raw.is_none() {
+        // Nothing of the header parsed: the message is all after the PRI or the version.
+        assert!(r.message.is_empty() || within(line, r.message));
+    }
+    check_payload(line, r.payload());
     let mut out = Vec::new();
     for p in rfc5424::sd_params(r.structured_data) {
         assert!(within(r.structured_data, p.value));

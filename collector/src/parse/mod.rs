@@ -1,12 +1,21 @@
 //! Parsers: pure functions from one line's bytes to a [`Record`] that borrows from them.
-//! They never allocate, never panic, and never reject a line: what they cannot parse comes
-//! back as the whole line in `message` with `error` set (for syslog lines, as all after a
-//! valid `<PRI>`, which is kept in `pri`).
+//! They never allocate, never panic, and never reject a line. The syslog parsers are
+//! layered: PRI, then each header field recognised or left out, so that a line with one
+//! bad field keeps the others; `error` says what did not parse, and `raw` keeps the whole
+//! line whenever some of its bytes are in no field. A line of which nothing parsed comes
+//! back whole in `message` with `error` set (for syslog lines, as all after a valid
+//! `<PRI>`, which is kept in `pri`). Device dialects (Cisco, relays, macOS tags, key=value,
+//! CEF and Check Point payloads) are small recognisers in [`cisco`], [`rfc3164`] and
+//! [`payload`]; README.md ("Syslog dialects") says what each field becomes.
 
+pub mod cisco;
 pub mod container;
+#[cfg(test)]
+mod corpus;
 pub mod journal;
 pub mod json;
 pub mod kmsg;
+pub mod payload;
 pub mod rfc3164;
 pub mod rfc5424;
 
@@ -54,13 +63,29 @@ pub struct Record<'a> {
     /// absent. Expand with [`rfc5424::sd_params`].
     pub structured_data: &'a [u8],
     pub message: &'a [u8],
-    /// Why the line did not parse as its format; `message` then holds the whole line, or
-    /// for a syslog line that starts with a valid `<PRI>`, everything after it (the PRI
-    /// itself is then in `pri`, so nothing of the line is lost).
+    /// Why the line, or one of its fields, did not parse as its format. When nothing
+    /// parsed, `message` holds the whole line, or for a syslog line that starts with a
+    /// valid `<PRI>`, everything after it (the PRI itself is then in `pri`). When some
+    /// fields parsed, they are kept and this names the first that did not.
     pub error: Option<&'static str>,
+    /// The whole line, when some of its bytes are in no other field (a malformed field
+    /// skipped), so that nothing is lost.
+    pub raw: Option<&'a [u8]>,
+    /// A sequence number the sender put before its header (Cisco `29: `).
+    pub sequence: Option<&'a [u8]>,
+    /// A second timestamp, as written, when the line has two (a relay's header before the
+    /// device's own stamp); the event time is the first.
+    pub origin_time: Option<&'a [u8]>,
 }
 
 impl<'a> Record<'a> {
+    /// The structured part of the message (key=value, CEF, Check Point), whose fields
+    /// [`payload::fields`] lists. Found on demand, by whoever writes the fields, so that
+    /// parsing stays as fast for the lines that have none.
+    pub fn payload(&self) -> payload::Payload<'a> {
+        payload::detect(self.message)
+    }
+
     /// The record for a line that could not be parsed: the whole line is the message.
     pub fn unparsed(line: &'a [u8], why: &'static str) -> Record<'a> {
         Record {
@@ -113,7 +138,7 @@ pub fn parse_line<'a>(format: Format, line: &'a [u8], ctx: &ParseContext) -> Rec
     match format {
         Format::Auto => parse_line(detect(line), line, ctx),
         Format::Rfc3164 => rfc3164::parse(line, ctx),
-        Format::Rfc5424 => rfc5424::parse(line),
+        Format::Rfc5424 => rfc5424::parse_with(line, ctx),
         Format::Kmsg => kmsg::parse_line(line, ctx),
     }
 }
@@ -361,17 +386,62 @@ mod tests {
             assert!(within(line, f), "field outside the line");
         }
         assert!(within(line, r.structured_data) || r.structured_data.is_empty());
-        if r.error.is_some() {
-            // Unparsed: the whole line, or for syslog all after a valid PRI.
+        for f in [r.sequence, r.origin_time].into_iter().flatten() {
+            assert!(within(line, f), "field outside the line");
+        }
+        if let Some(raw) = r.raw {
+            assert_eq!(raw, line);
+        }
+        if format == Format::Rfc3164
+            && r.error.is_some()
+            && r.hostname.is_none()
+            && r.app_name.is_none()
+            && r.raw.is_none()
+        {
+            // Nothing of the header: the whole line, or all after a valid PRI.
             let after_pri = parse_pri(line).map(|(_, rest)| rest);
             assert!(r.message == line || Some(r.message) == after_pri);
-            assert!(r.hostname.is_none() && r.app_name.is_none() && r.timestamp_ns.is_none());
+        }
+        for f in payload::fields(r.payload()) {
+            assert!(!f.key.is_empty());
+            assert!(within(line, f.value));
+            let mut out = Vec::new();
+            payload::unescape(&f, &mut out);
+            assert!(out.len() <= f.value.len());
         }
         let mut out = Vec::new();
         for p in rfc5424::sd_params(r.structured_data) {
             rfc5424::unescape_value(p.value, &mut out);
         }
         assert!(out.len() <= r.structured_data.len());
+    }
+
+    /// The dialect recognisers on any bytes: payload grammars whatever `detect` says.
+    fn check_dialects(data: &[u8]) {
+        for p in [
+            payload::detect(data),
+            payload::Payload::KeyValue(data),
+            payload::Payload::Cef(data),
+            payload::Payload::CheckPoint(data),
+        ] {
+            let mut n = 0;
+            for f in payload::fields(p) {
+                n += 1;
+                assert!(!f.key.is_empty() && within(data, f.value));
+                let mut out = Vec::new();
+                payload::unescape(&f, &mut out);
+                assert!(out.len() <= f.value.len());
+            }
+            assert!(n <= payload::MAX_FIELDS);
+        }
+        if let (Some(h), _) = payload::kv_header(data, &CTX) {
+            assert!(within(data, h));
+        }
+        if let Some((seq, rest)) = cisco::sequence(data) {
+            assert_eq!(seq.len() + 2 + rest.len(), data.len());
+        }
+        assert!(data.len() - cisco::strip_clock_marker(data).len() <= 1);
+        assert!(cisco::mnemonic_severity(data).is_none_or(|l| l <= 7));
     }
 
     /// Journal field data and cursors: what is returned borrows from the input.
@@ -441,6 +511,17 @@ mod tests {
             b"2026-11-29T10:00:00.123456789+00:00 stdout P first half",
             b"",
         ]);
+        // Every seventh line of the real-world syslog corpus: Cisco, relays, macOS,
+        // appliances' payloads, RFC 5424 with mistakes.
+        let corpus = include_str!("testdata/real-world-syslog.tsv");
+        seeds.extend(
+            corpus
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split('\t').nth(1))
+                .step_by(7)
+                .map(str::as_bytes),
+        );
         let formats = [Format::Auto, Format::Rfc3164, Format::Rfc5424, Format::Kmsg];
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut buf = Vec::new();
@@ -452,6 +533,7 @@ mod tests {
                 check(&buf, f);
             }
             let _ = kmsg::parse_record(&buf);
+            check_dialects(&buf);
             check_journal(&buf);
             check_json_and_containers(&buf);
         }

@@ -1,85 +1,241 @@
-//! RFC 3164 ("BSD syslog"): `[<PRI>]Mmm dd hh:mm:ss HOST TAG[PID]: MSG`.
+//! RFC 3164 ("BSD syslog") and the variants real senders write:
+//! `[<PRI>][SEQ: ][*]TIMESTAMP[:] [HOSTNAME] [TAG[[PID]]:] MSG`.
 //!
-//! What is accepted, beyond the RFC's letter, because real senders write it:
+//! The header is read field by field, each recognised or left out; a line is never
+//! rejected because one field is missing. What is accepted, beyond the RFC's letter:
 //!
+//! - Spaces after the `<PRI>`.
+//! - Cisco's sequence number and clock markers before the stamp ([`super::cisco`]).
 //! - Timestamp: `Mmm dd hh:mm:ss` with the day space-padded (`Nov  7`) or not (`Nov 7`),
-//!   month names in any case, optional fraction (`10:30:45.123`), optional year after
-//!   the day (`Nov 22 2026 10:30:45`, as some network devices write it); or an RFC 3339
-//!   stamp (rsyslog's high-precision file format), whose own zone wins over the context's.
-//! - Runs of spaces between header fields.
+//!   month names in any case, an optional fraction (`10:30:45.123` or `,123`), an optional
+//!   year after the day (`Nov 22 2026 10:30:45`) or after the time (`Nov 22 10:30:45
+//!   2026`), or first (`2026 Nov 22 10:30:45`, NX-OS), an optional zone after the time
+//!   (an abbreviation such as `UTC`, `EDT`, `CEST`, or `+0100`), and an optional colon
+//!   after it all; or an RFC 3339 stamp (rsyslog's high-precision format), whose own zone
+//!   wins over the context's. Year-less stamps get the year that puts them no more than a
+//!   day after the reference (the receive time or file mtime). A stamp whose fields are
+//!   out of range (Feb 30) is left out and flagged; the rest of the header still parses.
+//! - No timestamp at all, when the line has a `<PRI>` (`<15> openvpn[2499]: …`, Cisco
+//!   ASA's `<166>%ASA-6-302013: …`): then there is no hostname either, and the first word
+//!   is the TAG if it ends like one. A line with neither PRI nor timestamp is not syslog
+//!   and stays unparsed.
+//! - Relays: `Message forwarded from HOST: ` (AIX) before the TAG names the host.
+//! - Runs of spaces between header fields; ` : ` after the hostname (Cisco ASA).
 //! - TAG: whatever precedes the first `:` + space (or end of line), or the first `[`, as
 //!   long as it is at most [`MAX_TAG`] bytes without control characters. It may contain
-//!   one space in two shapes seen in the wild: a version after the name
-//!   (`syslogd 1.4.1: restart.`, sysklogd) and a punctuation-only first word
-//!   (`-- root[2421]: ROOT LOGIN ON tty2`, util-linux login). Anything else with a space
-//!   before the colon is message text, not a tag: the line then has no tag, and all
-//!   after the hostname is the message.
+//!   spaces in three shapes seen in the wild: a version after the name
+//!   (`syslogd 1.4.1: restart.`, sysklogd; the version has a dot), a punctuation-only
+//!   first word (`-- root[2421]: ROOT LOGIN ON tty2`, util-linux login), and an
+//!   application name with spaces when a `[PID]` ends it (`Google Chrome Helper[123]:`,
+//!   macOS). Anything else with a space before the colon is message text, not a tag: the
+//!   line then has no tag, and all after the hostname is the message (so `host tag text`
+//!   is a host and a message, as rsyslog reads it).
 //! - `[PID]`: the tag keeps the name, `proc_id` is the number when it is one; `:` after
-//!   `]` is optional.
+//!   `]` is optional, and so is macOS's ` <Notice>:` level after it.
 //! - No HOSTNAME: local clients writing to /dev/log send `<13>Nov 22 09:40:45 tag: msg`.
 //!   When the first word after the timestamp already ends a tag (`tag:`, `tag[pid]:`,
 //!   each followed by a space or the end), it is the tag and the line has no hostname. A
 //!   hostname never ends in `:` (an IPv6 literal's last group is not empty), so this only
 //!   misreads a hostname-only line of the form `Nov 22 09:40:45 host: text`.
-//!
-//! A line whose timestamp does not parse is unparsed ([`unparsed_syslog`]): a valid PRI is
-//! kept and the message is everything after it.
+//! - A relay's header before a device's own (`Sep  6 09:13:00 rtr 82: Sep  6
+//!   14:12:56.872: %SYS-…`): the first stamp is the event time, the second is kept in
+//!   `origin_time`.
+//! - A message that is a structured payload ([`super::payload`]); a header-less
+//!   key=value line (FortiGate) takes its host and time from its `devname`, `date`,
+//!   `time` and `tz` fields.
 
+use super::payload::{self, Payload, numeric_offset};
 use super::rfc5424::{StampError, parse_rfc3339};
 use super::{
-    ParseContext, Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
-    unparsed_syslog,
+    ParseContext, Pri, Record, cisco, days_in_month, fraction_nanos, parse_i32, parse_pri,
+    two_digits, unix_ns, unparsed_syslog,
 };
 use crate::time::{SECS_PER_DAY, civil_from_days, days_from_civil};
 
-/// Longest TAG looked for. RFC 3164 allows 32 characters; journald identifiers and
-/// container names are longer, and the scan stops at the first space anyway.
-pub const MAX_TAG: usize = 64;
+/// Longest TAG looked for. RFC 3164 allows 32 characters; journald identifiers, container
+/// names and Java class names are longer, and the scan stops at the first space anyway.
+pub const MAX_TAG: usize = 256;
 /// Longest text between `[` and `]` taken as a PID field.
 const MAX_PID_FIELD: usize = 20;
 /// References further than this from 1970 (about 35,000 years) are clamped, so that year
 /// arithmetic on a nonsense context cannot overflow.
 const MAX_REFERENCE_SECS: i64 = 1 << 40;
+/// How AIX relays name the original sender.
+const FORWARDED_FROM: &[u8] = b"Message forwarded from ";
 
 pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
     let (pri, body) = match parse_pri(line) {
-        Some((pri, rest)) => (Some(pri), rest),
+        Some((pri, rest)) => (Some(pri), skip_spaces(rest)),
         None => (None, line),
     };
-    let (timestamp_ns, rest) = match timestamp(body, ctx) {
-        Ok(t) => t,
-        Err(why) => return unparsed_syslog(line, why),
-    };
-    let rest = skip_spaces(rest);
-
-    let (hostname, tag) = match split_tag(rest, true) {
-        Some(tag) => (None, tag),
-        None => {
-            let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
-            let after = skip_spaces(&rest[end..]);
-            let tag = split_tag(after, false).unwrap_or(Tag {
-                name: None,
-                pid: None,
-                message: after,
-            });
-            ((end > 0).then(|| &rest[..end]), tag)
-        }
-    };
-    Record {
-        timestamp_ns: Some(timestamp_ns),
-        hostname,
+    let mut rec = Record {
         pri,
-        app_name: tag.name,
-        proc_id: tag.pid,
-        message: tag.message,
         ..Record::default()
+    };
+    let mut rest = body;
+    let mut had_seq = false;
+    if let Some((seq, after)) = cisco::sequence(rest) {
+        had_seq = true;
+        rec.sequence = (!seq.is_empty()).then_some(seq);
+        rest = after;
     }
+    let mut stamp = Stamp::at(cisco::strip_clock_marker(rest), ctx);
+    if stamp.is_none() && (had_seq || pri.is_some()) {
+        // IOS `logging origin-id`: `29: host: *Apr 29 …`, `<189>host: *Apr 29 …`.
+        if let Some((host, after)) = word_colon(rest)
+            && let Some(s) = Stamp::at(cisco::strip_clock_marker(after), ctx)
+        {
+            rec.hostname = Some(host);
+            rest = after;
+            stamp = Some(s);
+        }
+    }
+    if stamp.is_none() && (had_seq || pri.is_some()) {
+        // IOS `service timestamps log uptime`: `29: 1w2d: %LINK-…`; not a wall-clock time.
+        if let Some((uptime, after)) = cisco::uptime(cisco::strip_clock_marker(rest)) {
+            rec.origin_time = Some(uptime);
+            rest = after;
+            had_seq = true;
+        }
+    }
+    if stamp.is_none()
+        && rec.hostname.is_none()
+        && let Some((host, after)) = cisco::host_before_mnemonic(rest)
+    {
+        // `<189>rtr1: %SYS-5-…`, ASA `<166>asa01 : %ASA-…`.
+        rec.hostname = Some(host);
+        rest = after;
+        had_seq = true;
+    }
+    let had_stamp = stamp.is_some();
+    if let Some(st) = stamp {
+        let s = cisco::strip_clock_marker(rest);
+        match st.ns {
+            Ok(ns) => rec.timestamp_ns = Some(ns),
+            Err(why) => {
+                rec.error = Some(why);
+                rec.raw = Some(line);
+            }
+        }
+        rest = &s[st.len..];
+        rest = rest.strip_prefix(b":").unwrap_or(rest);
+        if !matches!(rest.first(), None | Some(b' ')) {
+            return unparsed_syslog(line, "rfc3164: no space after the timestamp");
+        }
+        rest = skip_spaces(rest);
+    } else if pri.is_none() {
+        // Neither PRI nor timestamp: not syslog.
+        return unparsed_syslog(line, "rfc3164: no timestamp");
+    }
+
+    if let Some((host, after)) = forwarded_from(rest) {
+        rec.hostname = Some(host);
+        rest = after;
+    }
+    let tag = if rec.hostname.is_some() || !had_stamp {
+        split_tag(rest, true)
+    } else {
+        split_tag(rest, true)
+            .map(|tag| {
+                // `Nov 22 2026 10:00:00 asa01: %ASA-…`: what looked like a tag is a
+                // hostname before a mnemonic. Checked only for tag-first lines, which
+                // keeps it off the common path.
+                if tag.pid.is_none()
+                    && tag.message.first() == Some(&b'%')
+                    && let Some((host, after)) = cisco::host_before_mnemonic(rest)
+                {
+                    rec.hostname = Some(host);
+                    split_tag(after, true).unwrap_or(tag)
+                } else {
+                    tag
+                }
+            })
+            .or_else(|| {
+                let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+                rec.hostname = (end > 0).then(|| &rest[..end]);
+                let mut after = skip_spaces(&rest[end..]);
+                // Cisco ASA: `host : %ASA-…`.
+                if let Some(a) = after.strip_prefix(b": ") {
+                    after = skip_spaces(a);
+                }
+                // A device's own sequence number and stamp after a relay's header.
+                if let Some((seq, a)) = cisco::sequence(after) {
+                    rec.sequence = (!seq.is_empty()).then_some(seq);
+                    after = a;
+                    let marked = cisco::strip_clock_marker(after);
+                    if let Some(st) = Stamp::at(marked, ctx) {
+                        rec.origin_time = Some(&marked[..st.len]);
+                        let a = &marked[st.len..];
+                        let a = a.strip_prefix(b":").unwrap_or(a);
+                        after = skip_spaces(a);
+                    }
+                }
+                // F5 BIG-IP: `host info tmm[123]: …`, a level word before the tag.
+                if let Some((level, a)) = level_word(after)
+                    && let Some(tag) = split_tag(a, true)
+                {
+                    rec.pri = rec.pri.or(Some(Pri::level_only(level)));
+                    return Some(tag);
+                }
+                split_tag(after, false).or(Some(Tag {
+                    name: None,
+                    pid: None,
+                    message: after,
+                }))
+            })
+    };
+    match tag {
+        Some(tag) => {
+            rec.app_name = tag.name;
+            rec.proc_id = tag.pid;
+            rec.message = tag.message;
+        }
+        None => rec.message = rest,
+    }
+    if rec.pri.is_none()
+        && let Some(level) = rec.app_name.and_then(cisco::mnemonic_severity)
+    {
+        rec.pri = Some(Pri::level_only(level));
+    }
+    if !had_stamp && rec.hostname.is_none() && rec.app_name.is_none() {
+        match payload::detect(rec.message) {
+            Payload::KeyValue(kv) => {
+                let (host, ns) = payload::kv_header(kv, ctx);
+                rec.hostname = host;
+                rec.timestamp_ns = ns;
+            }
+            // Nothing of a header: a PRI before free text.
+            Payload::None if !had_seq => return unparsed_syslog(line, "rfc3164: no timestamp"),
+            _ => {}
+        }
+    }
+    rec
 }
 
 #[inline]
 fn skip_spaces(s: &[u8]) -> &[u8] {
     let n = s.iter().take_while(|&&b| b == b' ').count();
     &s[n..]
+}
+
+/// `word: ` at the start of `s` (a word without spaces or colons): the word and the rest.
+fn word_colon(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = s
+        .iter()
+        .take(MAX_TAG)
+        .take_while(|&&b| b != b' ' && b != b':')
+        .count();
+    match s.get(n..n + 2) {
+        Some(b": ") if n > 0 => Some((&s[..n], &s[n + 2..])),
+        _ => None,
+    }
+}
+
+/// AIX's `Message forwarded from HOST: `: the host and the rest.
+fn forwarded_from(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = s.strip_prefix(FORWARDED_FROM)?;
+    let (host, after) = word_colon(rest)?;
+    Some((host, skip_spaces(after)))
 }
 
 struct Tag<'a> {
@@ -115,11 +271,11 @@ fn split_tag(s: &[u8], strict: bool) -> Option<Tag<'_>> {
                 if strict || spaced || i == 0 {
                     return None;
                 }
-                let version_next = s.get(i + 1).is_some_and(u8::is_ascii_digit);
-                if !version_next && !s[..i].iter().all(u8::is_ascii_punctuation) {
-                    return None;
+                if is_version(&s[i + 1..]) || s[..i].iter().all(u8::is_ascii_punctuation) {
+                    spaced = true;
+                } else {
+                    return spaced_name(s);
                 }
-                spaced = true;
             }
             0..=0x1f | 0x7f => return None,
             _ => {}
@@ -128,8 +284,59 @@ fn split_tag(s: &[u8], strict: bool) -> Option<Tag<'_>> {
     None
 }
 
-/// `name[pid]` followed by `:` (then an optional space), or by a space or the end when not
-/// `strict`; `open` is the offset of `[`.
+/// A syslog severity name and a space at the start of `s`: its level and the rest.
+fn level_word(s: &[u8]) -> Option<(u8, &[u8])> {
+    let sp = s.iter().take(8).position(|&b| b == b' ')?;
+    let level = match &s[..sp] {
+        b"emerg" => 0,
+        b"alert" => 1,
+        b"crit" => 2,
+        b"err" | b"error" => 3,
+        b"warning" | b"warn" => 4,
+        b"notice" => 5,
+        b"info" => 6,
+        b"debug" => 7,
+        _ => return None,
+    };
+    Some((level, &s[sp + 1..]))
+}
+
+/// A version number (`1.4.1`) ending in `:` starts `s`.
+fn is_version(s: &[u8]) -> bool {
+    let n = s
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'.')
+        .count();
+    n > 0 && s[0].is_ascii_digit() && s[..n].contains(&b'.') && s.get(n) == Some(&b':')
+}
+
+/// macOS application names with spaces, recognised only when a `[PID]` ends them and
+/// every word after the first starts like a name (capital, digit or `(`):
+/// `Google Chrome Helper (Renderer)[123]: …`, but not `web-03 nginx[55]: …` (a relayed
+/// host and a tag, left as message text).
+fn spaced_name(s: &[u8]) -> Option<Tag<'_>> {
+    if !s.first()?.is_ascii_alphanumeric() {
+        return None;
+    }
+    for (i, &b) in s.iter().enumerate().take(MAX_TAG + 1) {
+        match b {
+            b' ' if !matches!(s.get(i + 1), Some(b'A'..=b'Z' | b'0'..=b'9' | b'(')) => {
+                return None;
+            }
+            b'[' => {
+                let tag = bracketed_pid(s, i, true)?;
+                return tag.pid.is_some().then_some(tag);
+            }
+            b':' | b'=' | b'"' | 0..=0x1f | 0x7f => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// `name[pid]` followed by `:` (then an optional space), by macOS's ` <Level>:`, or by a
+/// space or the end when not `strict`; `open` is the offset of `[`.
+#[inline]
 fn bracketed_pid(s: &[u8], open: usize, strict: bool) -> Option<Tag<'_>> {
     let close = open
         + 1
@@ -140,6 +347,7 @@ fn bracketed_pid(s: &[u8], open: usize, strict: bool) -> Option<Tag<'_>> {
     let after = &s[close + 1..];
     let message = match after {
         [b':', b' ', m @ ..] | [b':', m @ ..] => m,
+        [b' ', b'<', ..] if asl_level(&after[1..]).is_some() => asl_level(&after[1..])?,
         [b' ', m @ ..] if !strict => m,
         [] if !strict => after,
         _ => return None,
@@ -151,100 +359,244 @@ fn bracketed_pid(s: &[u8], open: usize, strict: bool) -> Option<Tag<'_>> {
     })
 }
 
-/// The event time in ns and the rest of the line after the timestamp.
-fn timestamp<'a>(body: &'a [u8], ctx: &ParseContext) -> Result<(i64, &'a [u8]), &'static str> {
-    let (ns, len) = match body.first() {
-        Some(b'0'..=b'9') => {
-            let (stamp, len) = parse_rfc3339(body).map_err(|e| match e {
-                StampError::Malformed => "rfc3164: malformed RFC 3339 timestamp",
-                StampError::OutOfRange => "rfc3164: timestamp out of range",
-            })?;
-            let ns = stamp
-                .to_unix_ns(ctx.utc_offset_secs)
-                .ok_or("rfc3164: timestamp out of range")?;
-            (ns, len)
+/// macOS `<Notice>: ` after the PID: the message after it.
+fn asl_level(s: &[u8]) -> Option<&[u8]> {
+    let body = s.strip_prefix(b"<")?;
+    let n = body
+        .iter()
+        .take(12)
+        .take_while(|b| b.is_ascii_alphabetic())
+        .count();
+    let rest = body.get(n..)?.strip_prefix(b">:")?;
+    (n > 0).then(|| rest.strip_prefix(b" ").unwrap_or(rest))
+}
+
+/// A timestamp recognised at the start of a header: its length, and its time, or why the
+/// time is unusable (a field out of range) though its shape is clear.
+struct Stamp {
+    ns: Result<i64, &'static str>,
+    len: usize,
+}
+
+impl Stamp {
+    /// The stamp at the start of `s`, if one starts there; `None` also when its shape is
+    /// broken (then where it ends is unknown).
+    fn at(s: &[u8], ctx: &ParseContext) -> Option<Stamp> {
+        match s.first()? {
+            b'0'..=b'9' => match parse_rfc3339(s) {
+                Ok((stamp, len)) => Some(Stamp {
+                    ns: stamp
+                        .to_unix_ns(ctx.utc_offset_secs)
+                        .ok_or("rfc3164: timestamp out of range"),
+                    len,
+                }),
+                Err(StampError::OutOfRange) => {
+                    // Still an RFC 3339 shape; find its end to skip it.
+                    let len = s.iter().position(|&b| b == b' ').unwrap_or(s.len());
+                    Some(Stamp {
+                        ns: Err("rfc3164: timestamp out of range"),
+                        len,
+                    })
+                }
+                Err(StampError::Malformed) if s.get(4) == Some(&b':') => colon_date_stamp(s, ctx),
+                // NX-OS: `2026 Apr 29 13:58:40`.
+                Err(StampError::Malformed) => bsd_stamp(s, ctx, true),
+            },
+            _ => bsd_stamp(s, ctx, false),
         }
-        _ => bsd_timestamp(body, ctx)?,
-    };
-    match body.get(len) {
-        None | Some(b' ') => Ok((ns, &body[len..])),
-        Some(_) => Err("rfc3164: no space after the timestamp"),
     }
 }
 
-/// `Mmm dd [yyyy ]hh:mm:ss[.frac]`: ns since the epoch and its length.
-fn bsd_timestamp(s: &[u8], ctx: &ParseContext) -> Result<(i64, usize), &'static str> {
-    const BAD: &str = "rfc3164: no timestamp";
-    let month = match s {
-        [a, b, c, b' ', ..] => month_number(*a, *b, *c).ok_or(BAD)?,
-        _ => return Err(BAD),
+/// Sophos UTM's `2026:11:22-10:00:00`, in the context's zone.
+fn colon_date_stamp(s: &[u8], ctx: &ParseContext) -> Option<Stamp> {
+    let head = s.get(..19)?;
+    if head[7] != b':' || head[10] != b'-' || !ends_word(s, 19) {
+        return None;
+    }
+    let mut buf = [0u8; 19];
+    buf.copy_from_slice(head);
+    (buf[4], buf[7], buf[10]) = (b'-', b'-', b'T');
+    let ns = match parse_rfc3339(&buf) {
+        Ok((stamp, 19)) => stamp
+            .to_unix_ns(ctx.utc_offset_secs)
+            .ok_or("rfc3164: timestamp out of range"),
+        Err(StampError::OutOfRange) => Err("rfc3164: timestamp out of range"),
+        _ => return None,
     };
-    // `i` is the offset of the space after the day.
-    let (day, mut i) = match s.get(4..7) {
-        Some(&[b' ', d @ b'1'..=b'9', b' ']) => ((d - b'0') as u32, 6),
-        Some(&[d @ b'1'..=b'9', b' ', _]) => ((d - b'0') as u32, 5),
-        Some(&[_, _, b' ']) => (two_digits(s, 4).ok_or(BAD)?, 6),
-        _ => return Err(BAD),
-    };
-    i += 1;
+    Some(Stamp { ns, len: 19 })
+}
 
-    let year = match (s.get(i..i + 4), s.get(i + 4)) {
-        (Some(y), Some(b' ')) if y.iter().all(u8::is_ascii_digit) => {
-            let year = (two_digits(y, 0).ok_or(BAD)? * 100 + two_digits(y, 2).ok_or(BAD)?) as i64;
-            i += 5;
-            Some(year)
+/// `[yyyy ]Mmm dd [yyyy ]hh:mm:ss[.frac][ ZONE][ yyyy]`.
+fn bsd_stamp(s: &[u8], ctx: &ParseContext, year_first: bool) -> Option<Stamp> {
+    let mut i = 0;
+    let mut year = None;
+    if year_first {
+        year = Some(four_digit_year(s)?);
+        if s.get(4) != Some(&b' ') {
+            return None;
         }
-        _ => None,
+        i = 5;
+    }
+    let month = match s.get(i..i + 4)? {
+        [a, b, c, b' '] => month_number(*a, *b, *c)?,
+        _ => return None,
     };
-
+    i += 4;
+    // The day, space-padded or not, and the space after it.
+    let day = match s.get(i..i + 3) {
+        Some(&[b' ', d @ b'1'..=b'9', b' ']) => {
+            i += 3;
+            (d - b'0') as u32
+        }
+        Some(&[d @ b'1'..=b'9', b' ', _]) => {
+            i += 2;
+            (d - b'0') as u32
+        }
+        Some(&[_, _, b' ']) => {
+            let d = two_digits(s, i)?;
+            i += 3;
+            d
+        }
+        _ => return None,
+    };
+    if year.is_none()
+        && s.get(i + 4) == Some(&b' ')
+        && let Some(y) = four_digit_year(&s[i..])
+    {
+        year = Some(y);
+        i += 5;
+    }
     let (hour, minute, second) = match s.get(i + 2..i + 6) {
         Some(&[b':', _, _, b':']) => (
-            two_digits(s, i).ok_or(BAD)?,
-            two_digits(s, i + 3).ok_or(BAD)?,
-            two_digits(s, i + 6).ok_or(BAD)?,
+            two_digits(s, i)?,
+            two_digits(s, i + 3)?,
+            two_digits(s, i + 6)?,
         ),
-        _ => return Err(BAD),
+        _ => return None,
     };
     i += 8;
 
     let mut nanos = 0u32;
-    if s.get(i) == Some(&b'.') && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
+    if matches!(s.get(i), Some(b'.' | b',')) && s.get(i + 1).is_some_and(u8::is_ascii_digit) {
         (nanos, i) = fraction_nanos(s, i + 1);
     }
-
-    if hour > 23 || minute > 59 || second > 60 || day == 0 || day > 31 {
-        return Err("rfc3164: timestamp out of range");
+    let mut offset = None;
+    if matches!(s.get(i), Some(b'+' | b'-')) {
+        // Glued to the time: `10:00:00+08:00` (Huawei).
+        let (off, len) = zone(&s[i..])?;
+        offset = Some(off);
+        i += len;
+    } else if s.get(i) == Some(&b' ')
+        && let Some((off, len)) = zone(&s[i + 1..])
+    {
+        offset = Some(off);
+        i += 1 + len;
     }
-    let sec_of_day = (hour * 3600 + minute * 60 + second) as i64;
-    let offset = ctx.utc_offset_secs as i64;
-    let utc_secs = match year {
-        Some(year) => {
-            if day > days_in_month(year, month) {
-                return Err("rfc3164: no such day in that month");
-            }
-            days_from_civil(year, month, day) * SECS_PER_DAY + sec_of_day - offset
+    // Not before a colon: `2001:db8::1` is a hostname.
+    if year.is_none()
+        && s.get(i) == Some(&b' ')
+        && matches!(s.get(i + 5), None | Some(b' '))
+        && let Some(y) = four_digit_year(&s[i + 1..])
+    {
+        year = Some(y);
+        i += 5;
+    }
+
+    let ns = (|| {
+        if hour > 23 || minute > 59 || second > 60 || day == 0 || day > 31 {
+            return Err("rfc3164: timestamp out of range");
         }
-        None => infer_year(month, day, sec_of_day, ctx)?,
-    };
-    let ns = unix_ns(utc_secs, nanos).ok_or("rfc3164: timestamp out of range")?;
-    Ok((ns, i))
+        let sec_of_day = (hour * 3600 + minute * 60 + second) as i64;
+        let offset = offset.unwrap_or(ctx.utc_offset_secs) as i64;
+        let utc_secs = match year {
+            Some(year) => {
+                if day > days_in_month(year, month) {
+                    return Err("rfc3164: no such day in that month");
+                }
+                days_from_civil(year, month, day) * SECS_PER_DAY + sec_of_day - offset
+            }
+            None => infer_year(month, day, sec_of_day, offset, ctx)?,
+        };
+        unix_ns(utc_secs, nanos).ok_or("rfc3164: timestamp out of range")
+    })();
+    Some(Stamp { ns, len: i })
 }
 
-/// UTC seconds of a yearless local date: the latest year that puts it no more than a day
-/// after the reference. That is the reference's (local) year; the year before when this
-/// would be too late (a file running from December into January, read in January); the
-/// year after for a Jan 1 stamp received late on Dec 31 (a sender's clock a little
-/// ahead). A day that does not exist in a year (Feb 29) rules that year out.
+/// Whether a word ends at `i` (a space, a colon or the end of `s`).
+fn ends_word(s: &[u8], i: usize) -> bool {
+    matches!(s.get(i), None | Some(b' ' | b':'))
+}
+
+/// A plausible year (1970–2099) in four digits at the start of `s`.
+fn four_digit_year(s: &[u8]) -> Option<i64> {
+    let y = (two_digits(s, 0)? * 100 + two_digits(s, 2)?) as i64;
+    (1970..=2099).contains(&y).then_some(y)
+}
+
+/// A time zone after a stamp: an abbreviation ([`zone_abbreviation`]) or a numeric offset
+/// (`+0100`, `-05:00`, `+01`), ending a word. Seconds east of UTC and the length.
+fn zone(s: &[u8]) -> Option<(i32, usize)> {
+    if matches!(s.first(), Some(b'+' | b'-')) {
+        return [6, 5, 3].into_iter().find_map(|len| {
+            let o = numeric_offset(s.get(..len)?)?;
+            ends_word(s, len).then_some((o, len))
+        });
+    }
+    let n = s
+        .iter()
+        .take(5)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    if n == 0 || !ends_word(s, n) {
+        return None;
+    }
+    zone_abbreviation(&s[..n]).map(|o| (o, n))
+}
+
+/// Offsets of the zone abbreviations network devices and `date` print. Ambiguous ones
+/// (IST, CST as China) take their most common reading in syslog: US for CST.
+fn zone_abbreviation(w: &[u8]) -> Option<i32> {
+    const H: i32 = 3600;
+    Some(match w {
+        b"UTC" | b"GMT" | b"UT" | b"Z" | b"WET" => 0,
+        b"BST" | b"CET" | b"MET" | b"WEST" => H,
+        b"IST" => 5 * H + 1800,
+        b"CEST" | b"MEST" | b"EET" | b"SAST" => 2 * H,
+        b"EEST" | b"MSK" => 3 * H,
+        b"SGT" | b"HKT" | b"AWST" => 8 * H,
+        b"JST" | b"KST" => 9 * H,
+        b"ACST" => 9 * H + 1800,
+        b"AEST" => 10 * H,
+        b"AEDT" => 11 * H,
+        b"NZST" => 12 * H,
+        b"NZDT" => 13 * H,
+        b"AST" => -4 * H,
+        b"EDT" => -4 * H,
+        b"EST" | b"CDT" => -5 * H,
+        b"CST" | b"MDT" => -6 * H,
+        b"MST" | b"PDT" => -7 * H,
+        b"PST" | b"AKDT" => -8 * H,
+        b"AKST" => -9 * H,
+        b"HST" => -10 * H,
+        _ => return None,
+    })
+}
+
+/// UTC seconds of a yearless date in the zone `offset`: the latest year that puts it no
+/// more than a day after the reference. That is the reference's (local) year; the year
+/// before when this would be too late (a file running from December into January, read in
+/// January); the year after for a Jan 1 stamp received late on Dec 31 (a sender's clock a
+/// little ahead). A day that does not exist in a year (Feb 29) rules that year out.
 fn infer_year(
     month: u32,
     day: u32,
     sec_of_day: i64,
+    offset: i64,
     ctx: &ParseContext,
 ) -> Result<i64, &'static str> {
     let reference = ctx
         .reference_unix_secs
         .clamp(-MAX_REFERENCE_SECS, MAX_REFERENCE_SECS);
-    let offset = ctx.utc_offset_secs as i64;
     let (ref_year, _, _) = civil_from_days((reference + offset).div_euclid(SECS_PER_DAY));
     for year in [ref_year + 1, ref_year, ref_year - 1] {
         if day > days_in_month(year, month) {
@@ -408,7 +760,15 @@ mod tests {
         ] {
             let r = parse(line, &CTX);
             assert_eq!(r.error, Some(why), "{}", String::from_utf8_lossy(line));
-            assert_eq!(r.message, line);
+            if why == "rfc3164: no space after the timestamp" {
+                assert_eq!(r.message, line);
+            } else {
+                // The stamp's shape is clear: it is left out, the rest of the header kept,
+                // and the raw line too.
+                assert_eq!(r.timestamp_ns, None);
+                assert_eq!((s(r.hostname), s(r.app_name)), (Some("h"), Some("t")));
+                assert_eq!((r.message, r.raw), (&b"m"[..], Some(line)));
+            }
         }
         // A leap second is kept, as the first second of the next minute.
         let r = parse(b"Jun 30 23:59:60 h t: m", &CTX);
@@ -438,9 +798,17 @@ mod tests {
         assert_eq!(r.error, Some("rfc3164: no such day in that month"));
         let r = parse(b"Feb 29 2024 00:00:00 h t: m", &CTX);
         assert_eq!(r.timestamp_ns, Some(ns(2024, 2, 29, 0, 0, 0)));
-        // A hostname of four digits is not a year: no time follows it.
+        // A year after the time (1970–2099), before the hostname.
+        let r = parse(b"Apr 15 21:28:13 2007 h t: m", &CTX);
+        assert_eq!(r.timestamp_ns, Some(ns(2007, 4, 15, 21, 28, 13)));
+        assert_eq!((s(r.hostname), s(r.app_name)), (Some("h"), Some("t")));
         let r = parse(b"Nov 22 09:05:01 2026 t: m", &CTX);
-        assert_eq!((s(r.hostname), s(r.app_name)), (Some("2026"), Some("t")));
+        assert_eq!((s(r.hostname), s(r.app_name)), (None, Some("t")));
+        // Other four-digit words are hostnames.
+        let r = parse(b"Nov 22 09:05:01 1234 t: m", &CTX);
+        assert_eq!((s(r.hostname), s(r.app_name)), (Some("1234"), Some("t")));
+        let r = parse(b"Nov 22 09:05:01 2001:db8::1 t: m", &CTX);
+        assert_eq!(s(r.hostname), Some("2001:db8::1"));
     }
 
     #[test]
@@ -470,7 +838,7 @@ mod tests {
         let r = parse(b"2026-11-31T10:30:45Z host t: m", &CTX);
         assert_eq!(r.error, Some("rfc3164: timestamp out of range"));
         let r = parse(b"2026-11-2210:30:45Z host t: m", &CTX);
-        assert_eq!(r.error, Some("rfc3164: malformed RFC 3339 timestamp"));
+        assert_eq!(r.error, Some("rfc3164: no timestamp"));
         let r = parse(b"2026-11-22T10:30:45Zhost t: m", &CTX);
         assert_eq!(r.error, Some("rfc3164: no space after the timestamp"));
         // Years an i64 of ns cannot hold.
@@ -551,7 +919,12 @@ mod tests {
                 level: 5
             })
         );
-        assert_eq!(r.message, b"Feb 29 12:00:00 h t: m");
+        // The rest of the header is kept, and the line whole in `raw`.
+        assert_eq!(
+            (r.timestamp_ns, s(r.hostname), r.message),
+            (None, Some("h"), &b"m"[..])
+        );
+        assert_eq!(r.raw, Some(&b"<13>Feb 29 12:00:00 h t: m"[..]));
         // In a leap year, before Feb 29 comes: last year's had none.
         let c = at(ns(2028, 1, 15, 0, 0, 0) / 1_000_000_000, 0);
         assert!(parse(b"Feb 29 12:00:00 h t: m", &c).error.is_some());

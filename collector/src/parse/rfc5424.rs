@@ -1,96 +1,276 @@
 //! RFC 5424: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG`.
 //!
-//! Strict about structure (every header field present, a valid TIMESTAMP, well-formed
-//! STRUCTURED-DATA), lenient about content: field lengths and character sets of HOSTNAME,
-//! APP-NAME, PROCID and MSGID are not checked, since a too-long APP-NAME is still the best
-//! name we have for the sender. A structural error makes the whole line unparsed (see
-//! [`unparsed_syslog`]).
+//! Read field by field, and lenient where senders make small mistakes: a field that does
+//! not parse is left out and flagged in `error` (the first such problem), the fields
+//! before and after it are kept, and `raw` keeps the whole line when bytes were skipped.
+//! Field lengths and character sets of HOSTNAME, APP-NAME, PROCID and MSGID are not
+//! checked, since a too-long APP-NAME is still the best name we have for the sender.
+//! Tolerated, and flagged:
+//!
+//! - a missing `<PRI>`, or a VERSION other than `1`;
+//! - runs of spaces between header fields;
+//! - a TIMESTAMP without zone (the context's zone applies), with `+hhmm` for `+hh:mm`, or
+//!   with a space for the `T`; one that still does not parse is skipped;
+//! - a line that ends inside the header: what was read is kept;
+//! - malformed STRUCTURED-DATA (`k=v` unquoted, a space after `=`): the elements up to
+//!   the closing `]` are kept as written ([`sd_params`] lists their well-formed prefix)
+//!   and MSG follows; an element that never closes is left in MSG;
+//! - no STRUCTURED-DATA field at all, or no space before MSG.
+//!
+//! Check Point's Log Exporter writes `[key:"value"; …]` where SD belongs: that is its
+//! payload ([`super::payload`]), kept whole in MSG, and not an error.
 
+use super::payload;
 use super::{
-    Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
+    ParseContext, Record, days_in_month, fraction_nanos, parse_i32, parse_pri, two_digits, unix_ns,
     unparsed_syslog,
 };
 use crate::time::{SECS_PER_DAY, days_from_civil};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// `<PRI>1 `: cheap enough to run on every line of `--format auto`.
+/// The context of [`parse`]: stamps without zone are UTC.
+const UTC: ParseContext = ParseContext {
+    reference_unix_secs: 0,
+    utc_offset_secs: 0,
+    boot_unix_ns: None,
+};
+
+/// `[<PRI>]VERSION TIMESTAMP`: `<PRI>1 `, or a one- or two-digit VERSION followed by
+/// `- ` or a date. Cheap enough to run on every line of `--format auto`.
 pub fn looks_like(line: &[u8]) -> bool {
-    matches!(parse_pri(line), Some((_, rest)) if rest.starts_with(b"1 "))
-}
-
-pub fn parse(line: &[u8]) -> Record<'_> {
-    parse_strict(line).unwrap_or_else(|why| unparsed_syslog(line, why))
-}
-
-fn parse_strict(line: &[u8]) -> Result<Record<'_>, &'static str> {
-    let (pri, rest) = parse_pri(line).ok_or("rfc5424: missing or invalid <PRI>")?;
-    let rest = rest
-        .strip_prefix(b"1 ")
-        .ok_or("rfc5424: VERSION is not `1 `")?;
-    let (ts, rest) = header_field(rest, "rfc5424: line ends in TIMESTAMP")?;
-    let (host, rest) = header_field(rest, "rfc5424: line ends in HOSTNAME")?;
-    let (app, rest) = header_field(rest, "rfc5424: line ends in APP-NAME")?;
-    let (procid, rest) = header_field(rest, "rfc5424: line ends in PROCID")?;
-    let (msgid, rest) = header_field(rest, "rfc5424: line ends in MSGID")?;
-
-    let timestamp_ns = match ts {
-        b"-" => None,
-        _ => Some(timestamp(ts)?),
+    let (has_pri, rest) = match parse_pri(line) {
+        Some((_, rest)) => (true, rest),
+        None => (false, line),
     };
-    let (structured_data, rest) = match rest {
-        [b'-', tail @ ..] => (&rest[..0], tail),
-        [b'[', ..] => rest.split_at(sd_len(rest)?),
-        [] => return Err("rfc5424: line ends before STRUCTURED-DATA"),
-        _ => return Err("rfc5424: STRUCTURED-DATA is neither `-` nor `[`"),
-    };
-    let message = match rest {
-        [] => rest,
-        [b' ', msg @ ..] => msg.strip_prefix(BOM).unwrap_or(msg),
-        _ => return Err("rfc5424: no space after STRUCTURED-DATA"),
-    };
-    Ok(Record {
-        timestamp_ns,
-        hostname: nil(host),
-        pri: Some(pri),
-        app_name: nil(app),
-        // A PROCID may be any token (a thread name, a container id): only a number is a PID.
-        proc_id: nil(procid).and_then(parse_i32),
-        msgid: nil(msgid),
-        structured_data,
-        message,
-        error: None,
-    })
-}
-
-/// The header field at the start of `s` and what follows its terminating space.
-fn header_field<'a>(
-    s: &'a [u8],
-    truncated: &'static str,
-) -> Result<(&'a [u8], &'a [u8]), &'static str> {
-    let sp = s.iter().position(|&b| b == b' ').ok_or(truncated)?;
-    if sp == 0 {
-        return Err("rfc5424: empty header field (two spaces)");
+    if has_pri && rest.starts_with(b"1 ") {
+        return true;
     }
-    Ok((&s[..sp], &s[sp + 1..]))
+    let d = rest
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if d == 0 || d > 2 || rest.get(d) != Some(&b' ') {
+        return false;
+    }
+    match rest.get(d + 1..) {
+        Some([b'-', b' ', ..]) => true,
+        Some([a, b, c, e, b'-', ..]) => [a, b, c, e].iter().all(|x| x.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// [`parse_with`] with stamps without zone taken as UTC.
+pub fn parse(line: &[u8]) -> Record<'_> {
+    parse_with(line, &UTC)
+}
+
+pub fn parse_with<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
+    let mut r = Record {
+        // A line that ends inside the header has an empty MSG at its end.
+        message: &line[line.len()..],
+        ..Record::default()
+    };
+    let mut flag = |r: &mut Record<'a>, why: &'static str, dropped: bool| {
+        r.error = r.error.or(Some(why));
+        if dropped {
+            r.raw = Some(line);
+        }
+    };
+    let rest = match parse_pri(line) {
+        Some((pri, rest)) => {
+            r.pri = Some(pri);
+            rest
+        }
+        None => {
+            flag(&mut r, "rfc5424: missing or invalid <PRI>", false);
+            line
+        }
+    };
+    let d = rest
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if d == 0 || d > 2 || rest.get(d) != Some(&b' ') {
+        let why = r.error.unwrap_or("rfc5424: VERSION is not `1 `");
+        return unparsed_syslog(line, why);
+    }
+    if &rest[..d] != b"1" {
+        flag(&mut r, "rfc5424: VERSION is not `1 `", true);
+    }
+    let mut rest = &rest[d + 1..];
+
+    // TIMESTAMP
+    let Some((ts, after)) = field(&mut r, rest, &mut flag, "rfc5424: line ends in TIMESTAMP")
+    else {
+        return r;
+    };
+    rest = after;
+    if ts != b"-" {
+        match timestamp(ts, rest, ctx) {
+            Ok((ns, zoned, extra)) => {
+                r.timestamp_ns = Some(ns);
+                rest = &rest[extra..];
+                if !zoned {
+                    flag(&mut r, "rfc5424: TIMESTAMP without time zone", false);
+                }
+            }
+            Err(why) => flag(&mut r, why, true),
+        }
+    }
+    macro_rules! next_field {
+        ($why:expr) => {
+            match field(&mut r, rest, &mut flag, $why) {
+                Some((f, after)) => {
+                    rest = after;
+                    f
+                }
+                None => return r,
+            }
+        };
+    }
+    let host = next_field!("rfc5424: line ends in HOSTNAME");
+    r.hostname = nil(host);
+    let app = next_field!("rfc5424: line ends in APP-NAME");
+    r.app_name = nil(app);
+    let procid = next_field!("rfc5424: line ends in PROCID");
+    // A PROCID may be any token (a thread name, a container id): only a number is a PID.
+    r.proc_id = nil(procid).and_then(parse_i32);
+    // MSGID: when the line ends here, there is no MSG either.
+    let Some((msgid, after)) = field(&mut r, rest, &mut flag, "rfc5424: line ends in MSGID") else {
+        return r;
+    };
+    r.msgid = nil(msgid);
+    if after.is_empty() && !rest.ends_with(b" ") {
+        flag(&mut r, "rfc5424: line ends in MSGID", false);
+        return r;
+    }
+    rest = after;
+
+    // STRUCTURED-DATA
+    let msg = match rest {
+        [] => {
+            flag(&mut r, "rfc5424: line ends before STRUCTURED-DATA", false);
+            rest
+        }
+        [b'-', tail @ ..] => match tail {
+            [] => tail,
+            [b' ', m @ ..] => m,
+            _ => {
+                flag(&mut r, "rfc5424: no space after STRUCTURED-DATA", false);
+                tail
+            }
+        },
+        [b'[', ..] if payload::is_check_point(rest) => {
+            r.message = rest;
+            return r;
+        }
+        [b'[', ..] => {
+            let (sd, tail) = match sd_len(rest) {
+                Ok(n) => rest.split_at(n),
+                Err(why) => match lenient_sd_len(rest) {
+                    Some(n) => {
+                        flag(&mut r, why, true);
+                        rest.split_at(n)
+                    }
+                    None => {
+                        // Never closed: all of it is the message.
+                        flag(&mut r, why, false);
+                        (&rest[..0], rest)
+                    }
+                },
+            };
+            r.structured_data = sd;
+            match tail {
+                [b' ', m @ ..] if !sd.is_empty() => m,
+                _ if sd.is_empty() => tail,
+                [] => tail,
+                _ => {
+                    flag(&mut r, "rfc5424: no space after STRUCTURED-DATA", false);
+                    tail
+                }
+            }
+        }
+        _ => {
+            // No SD field: the message starts here.
+            flag(
+                &mut r,
+                "rfc5424: STRUCTURED-DATA is neither `-` nor `[`",
+                false,
+            );
+            rest
+        }
+    };
+    r.message = msg.strip_prefix(BOM).unwrap_or(msg);
+    r
+}
+
+/// The header field at the start of `s` and what follows its space; extra spaces before
+/// it are skipped and flagged. At the end of the line, flags `truncated` and returns
+/// `None`; a last field without a space after it is returned with nothing after it.
+fn field<'a>(
+    r: &mut Record<'a>,
+    s: &'a [u8],
+    flag: &mut impl FnMut(&mut Record<'a>, &'static str, bool),
+    truncated: &'static str,
+) -> Option<(&'a [u8], &'a [u8])> {
+    let n = s.iter().take_while(|&&b| b == b' ').count();
+    if n > 0 {
+        flag(r, "rfc5424: empty header field (two spaces)", false);
+    }
+    let s = &s[n..];
+    if s.is_empty() {
+        flag(r, truncated, false);
+        return None;
+    }
+    match s.iter().position(|&b| b == b' ') {
+        Some(sp) => Some((&s[..sp], &s[sp + 1..])),
+        None => Some((s, &s[s.len()..])),
+    }
 }
 
 fn nil(field: &[u8]) -> Option<&[u8]> {
     (field != b"-").then_some(field)
 }
 
-fn timestamp(ts: &[u8]) -> Result<i64, &'static str> {
-    let (stamp, len) = parse_rfc3339(ts).map_err(|e| match e {
-        StampError::Malformed => "rfc5424: malformed TIMESTAMP",
-        StampError::OutOfRange => "rfc5424: TIMESTAMP out of range",
-    })?;
-    if len != ts.len() {
-        return Err("rfc5424: malformed TIMESTAMP");
+/// The TIMESTAMP field `ts`, with `rest` the line after it (a stamp written with spaces
+/// continues there): ns, whether it stated a zone, and how much of `rest` it took.
+fn timestamp(
+    ts: &[u8],
+    rest: &[u8],
+    ctx: &ParseContext,
+) -> Result<(i64, bool, usize), &'static str> {
+    let whole = |stamp: Stamp| {
+        stamp
+            .to_unix_ns(ctx.utc_offset_secs)
+            .ok_or("rfc5424: TIMESTAMP out of range")
+    };
+    match parse_rfc3339(ts) {
+        Ok((stamp, len)) if len == ts.len() => {
+            return Ok((whole(stamp)?, stamp.offset_secs.is_some(), 0));
+        }
+        Err(StampError::OutOfRange) => return Err("rfc5424: TIMESTAMP out of range"),
+        _ => {}
     }
-    if stamp.offset_secs.is_none() {
-        return Err("rfc5424: TIMESTAMP without time zone");
+    // `2026-11-22 10:30:45Z`: a space for the `T`.
+    if ts.len() == 10 {
+        let t = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let mut buf = [0u8; 48];
+        if t <= buf.len() - 11 {
+            buf[..10].copy_from_slice(ts);
+            buf[10] = b'T';
+            buf[11..11 + t].copy_from_slice(&rest[..t]);
+            if let Ok((stamp, len)) = parse_rfc3339(&buf[..11 + t])
+                && len == 11 + t
+            {
+                let skip = (t + 1).min(rest.len());
+                return Ok((whole(stamp)?, stamp.offset_secs.is_some(), skip));
+            }
+        }
     }
-    stamp.to_unix_ns(0).ok_or("rfc5424: TIMESTAMP out of range")
+    Err("rfc5424: malformed TIMESTAMP")
 }
 
 /// A date and time as written, before its zone is applied.
@@ -163,12 +343,13 @@ pub(crate) fn parse_rfc3339(s: &[u8]) -> Result<(Stamp, usize), StampError> {
         }
         Some(&sign @ (b'+' | b'-')) => {
             let hh = d2(i + 1)?;
-            sep(i + 3, b':')?;
-            let mm = d2(i + 4)?;
+            // `+hhmm`, as some senders write it, for RFC 3339's `+hh:mm`.
+            let colon = (s.get(i + 3) == Some(&b':')) as usize;
+            let mm = d2(i + 3 + colon)?;
             if hh > 23 || mm > 59 {
                 return Err(OutOfRange);
             }
-            i += 6;
+            i += 5 + colon;
             let secs = (hh * 3600 + mm * 60) as i32;
             Some(if sign == b'-' { -secs } else { secs })
         }
@@ -208,6 +389,27 @@ pub struct SdParam<'a> {
 /// byte, so a caller sees the well-formed prefix; [`parse`] flags such lines as errors.
 pub fn sd_params(sd: &[u8]) -> impl Iterator<Item = SdParam<'_>> {
     SdParams::new(sd)
+}
+
+/// Length of malformed STRUCTURED-DATA at the start of `s`: elements `[…]` one after the
+/// other, each ending at the first `]` outside double quotes; `None` when one never ends.
+fn lenient_sd_len(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while s.get(i) == Some(&b'[') {
+        i += 1;
+        let mut quoted = false;
+        loop {
+            match *s.get(i)? {
+                b'\\' if quoted => i += 1,
+                b'"' => quoted = !quoted,
+                b']' if !quoted => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    Some(i)
 }
 
 /// Length of the STRUCTURED-DATA (one or more SD-ELEMENTs) that starts `s`.
@@ -484,16 +686,25 @@ mod tests {
             e("2026-11-22T10:30:45"),
             Some("rfc5424: TIMESTAMP without time zone")
         );
+        // Small mistakes that still say the time.
+        assert_eq!(t("2026-11-22 10:30:45Z"), Some(base));
+        assert_eq!(t("2026-11-22T11:30:45+0100"), Some(base));
         for bad in [
-            "2026-11-22 10:30:45Z",     // space: two fields
             "2026-11-22T10:30:45.Z",    // empty fraction
             "2026-11-22T10:30Z",        // no seconds
-            "2026-11-22T10:30:45+0100", // RFC 3339 needs the colon
             "2026-11-22T10:30:45Zjunk", // trailing bytes
             "26-11-22T10:30:45Z",       // two-digit year
             "2026-11-22T10:30:45+01:0", // truncated offset
         ] {
             assert_eq!(e(bad), Some("rfc5424: malformed TIMESTAMP"), "{bad}");
+            // The other fields are kept, and the line whole.
+            let line = format!("<13>1 {bad} h a 1 m - x");
+            let r = parse(line.as_bytes());
+            assert_eq!(
+                (r.hostname, r.proc_id, r.message),
+                (Some(&b"h"[..]), Some(1), &b"x"[..])
+            );
+            assert_eq!((r.timestamp_ns, r.raw), (None, Some(line.as_bytes())));
         }
         for bad in [
             "2026-13-01T00:00:00Z",
@@ -621,8 +832,12 @@ mod tests {
             line.extend_from_slice(sd);
             line.extend_from_slice(b" msg");
             let r = parse(&line);
-            assert!(r.error.is_some(), "{}", String::from_utf8_lossy(sd));
-            assert_eq!(r.message, &line[4..], "unparsed keeps all after the PRI");
+            let what = String::from_utf8_lossy(sd);
+            assert!(r.error.is_some(), "{what}");
+            // The header is kept, and MSG; the SD as far as it closes, or in MSG.
+            assert_eq!((r.hostname, r.app_name), (Some(&b"h"[..]), Some(&b"a"[..])));
+            assert!(r.message.ends_with(b"msg"), "{what}");
+            assert!(r.raw == Some(&line[..]) || r.message.len() > 3, "{what}");
             assert_eq!(
                 r.pri,
                 Some(Pri {
@@ -631,6 +846,12 @@ mod tests {
                 })
             );
         }
+        // Space after `=`, unquoted values: what parsed is listed, MSG follows.
+        let r = parse(br#"<13>1 - h a - - [ex@1 a="1" b= "2"][m c=3] An event"#);
+        assert_eq!(r.error, Some("rfc5424: malformed STRUCTURED-DATA"));
+        assert_eq!(r.structured_data, br#"[ex@1 a="1" b= "2"][m c=3]"#);
+        assert_eq!(params(r.structured_data).len(), 1);
+        assert_eq!(r.message, b"An event");
         // UTF-8 inside a value is fine.
         let r = parse("<13>1 - h a - - [a x=\"héllo\"] m".as_bytes());
         assert_eq!(r.error, None);
@@ -645,10 +866,10 @@ mod tests {
             (b"<13>2 - - - - - -", "rfc5424: VERSION is not `1 `"),
             (b"<13>11 - - - - - -", "rfc5424: VERSION is not `1 `"),
             (b"<13>1 ", "rfc5424: line ends in TIMESTAMP"),
-            (b"<13>1 -", "rfc5424: line ends in TIMESTAMP"),
-            (b"<13>1 - h", "rfc5424: line ends in HOSTNAME"),
-            (b"<13>1 - h a", "rfc5424: line ends in APP-NAME"),
-            (b"<13>1 - h a p", "rfc5424: line ends in PROCID"),
+            (b"<13>1 -", "rfc5424: line ends in HOSTNAME"),
+            (b"<13>1 - h", "rfc5424: line ends in APP-NAME"),
+            (b"<13>1 - h a", "rfc5424: line ends in PROCID"),
+            (b"<13>1 - h a p", "rfc5424: line ends in MSGID"),
             (b"<13>1 - h a p m", "rfc5424: line ends in MSGID"),
             (
                 b"<13>1 - h a p m ",
@@ -674,9 +895,24 @@ mod tests {
         for &(line, why) in cases {
             let r = parse(line);
             assert_eq!(r.error, Some(why), "{}", String::from_utf8_lossy(line));
-            assert!(r.hostname.is_none() && r.app_name.is_none() && r.timestamp_ns.is_none());
         }
-        assert_eq!(parse(b"<13>2 x").message, b"2 x");
+        // What parsed before the problem is kept.
+        let r = parse(b"<13>1 2026-11-22T10:30:45Z h a 7");
+        assert_eq!(
+            (r.hostname, r.app_name, r.proc_id),
+            (Some(&b"h"[..]), Some(&b"a"[..]), Some(7))
+        );
+        assert!(r.timestamp_ns.is_some());
+        let r = parse(b"1 2026-11-22T10:30:45Z h a 7 - - m");
+        assert_eq!(r.error, Some("rfc5424: missing or invalid <PRI>"));
+        assert_eq!((r.hostname, r.message), (Some(&b"h"[..]), &b"m"[..]));
+        let r = parse(b"<13>2 2026-11-22T10:30:45Z h a 7 - - m");
+        assert_eq!(r.error, Some("rfc5424: VERSION is not `1 `"));
+        assert_eq!((r.hostname, r.message), (Some(&b"h"[..]), &b"m"[..]));
+        let r = parse(b"<13>1 - h a p m msg");
+        assert_eq!((r.msgid, r.message), (Some(&b"m"[..]), &b"msg"[..]));
+        // No VERSION at all: not RFC 5424.
+        assert_eq!(parse(b"<13>x y").message, b"x y");
         assert_eq!(parse(b"<999>1 x").message, b"<999>1 x");
     }
 
@@ -690,5 +926,13 @@ mod tests {
         assert!(!looks_like(b"<1000>1 x"));
         assert!(!looks_like(b"1 x"));
         assert!(!looks_like(b""));
+        // A wrong VERSION or a missing PRI, before a stamp.
+        assert!(looks_like(b"<13>2 2026-11-22T10:00:00Z h a - - - m"));
+        assert!(looks_like(b"1 2026-11-22T10:00:00Z h a - - - m"));
+        assert!(looks_like(b"1 - h a - - - m"));
+        assert!(!looks_like(
+            b"<189>29: *Apr 29 13:58:40.411: %SYS-5-CONFIG_I: x"
+        ));
+        assert!(!looks_like(b"123 2026 is a year"));
     }
 }

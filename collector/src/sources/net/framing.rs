@@ -3,7 +3,7 @@
 //!
 //! Framing is decided per frame, as rsyslog does, so that octet-counting and newline senders
 //! can share a listener: a frame that starts with digits and a space is RFC 6587 octet
-//! counting (`<len> <msg>`), anything else ends at the next `\n`. Device quirks handled
+//! counting (`<len> <msg>`), anything else ends at the next `\n` (or NUL). Device quirks handled
 //! here rather than in the syslog parsers, because they are about where a message starts and
 //! ends: a space, tab, CR or NUL before a frame (Cisco ASA sends a space after the newline),
 //! a CR or NUL before the newline, and a counted body that ends with its own newline
@@ -119,7 +119,7 @@ impl Decoder {
                 return Next::Skip(n);
             }
             Discard::Line(seen) => {
-                return match memchr(b'\n', buf) {
+                return match line_end(buf) {
                     Some(i) => {
                         self.discard = Discard::None;
                         Next::HeadEnd {
@@ -212,7 +212,7 @@ impl Decoder {
     }
 
     fn line_frame(&mut self, buf: &[u8], eof: bool) -> Next {
-        match memchr(b'\n', buf) {
+        match line_end(buf) {
             Some(i) if i <= self.max => Next::Frame {
                 start: 0,
                 end: trim_end(buf, 0, i, false),
@@ -259,8 +259,11 @@ fn trim_end(buf: &[u8], start: usize, mut end: usize, counted: bool) -> usize {
     end
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+/// Where a newline-framed message ends: at `\n`, or at a NUL, which some senders use as
+/// the delimiter (Python's `SysLogHandler` over TCP ends each message with one and no
+/// newline) and which never belongs to message text.
+fn line_end(hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|&b| b == b'\n' || b == 0)
 }
 
 /// One message as a reader hands it on.

@@ -10,7 +10,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
-use futures::FutureExt;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -18,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::Listener;
+use super::config::NetFormat;
 use super::framing::{Decoder, Framer, buffer_len};
 use super::rows::NetRows;
 use crate::chunk::Chunk;
@@ -28,6 +28,10 @@ use crate::time::now_ns;
 const INITIAL_BUFFER: usize = 4096;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// At shutdown a connection is read until it has been quiet this long, for at most
+/// [`SHUTDOWN_DRAIN`].
+const QUIET: Duration = Duration::from_millis(200);
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 /// Limits and hand-off shared by every connection of a listener.
 pub struct Shared {
@@ -193,17 +197,26 @@ async fn serve<S: AsyncRead + Unpin>(
         let wake = flush_at.map_or(idle_at, |f| f.min(idle_at));
         tokio::select! {
             _ = shutdown.changed() => {
-                // Take what has already arrived, without waiting for more.
-                while let Some(Ok(n)) = stream.read(&mut buf[len..]).now_or_never() {
-                    if n == 0 {
-                        break;
-                    }
-                    len += n;
-                    let used = take(&mut framer, &mut rows, &buf[..len], false);
-                    buf.copy_within(used..len, 0);
-                    len -= used;
+                // What the sender has sent by now is taken: read until the stream is
+                // quiet for a moment (or a bounded while), then stop.
+                let until = Instant::now() + SHUTDOWN_DRAIN;
+                while Instant::now() < until {
                     if len == buf.len() && buf.len() < cap {
                         buf.resize((buf.len() * 2).min(cap), 0);
+                    }
+                    match tokio::time::timeout(QUIET, stream.read(&mut buf[len..])).await {
+                        Ok(Ok(n)) if n > 0 => {
+                            len += n;
+                            let used = take(&mut framer, &mut rows, &buf[..len], false);
+                            buf.copy_within(used..len, 0);
+                            len -= used;
+                            if rows.builder.len() >= shared.chunk_rows
+                                && !send(&shared.chunks, &mut rows).await
+                            {
+                                return;
+                            }
+                        }
+                        _ => break,
                     }
                 }
                 break;
@@ -252,8 +265,9 @@ fn take(framer: &mut Framer, rows: &mut NetRows, buf: &[u8], eof: bool) -> usize
 }
 
 /// Used by [`super::Listener::decoder`]: syslog senders may count octets and pad with
-/// blanks; JSON lines and raw text are newline framed and keep leading blanks.
-pub fn decoder_for(format: super::config::NetFormat, max: usize) -> Decoder {
-    let syslog = format == super::config::NetFormat::Syslog;
-    Decoder::new(max, syslog, syslog)
+/// blanks; JSON lines are newline framed and blanks between them mean nothing; raw text
+/// is newline framed and keeps its leading blanks.
+pub fn decoder_for(format: NetFormat, max: usize) -> Decoder {
+    let syslog = format == NetFormat::Syslog;
+    Decoder::new(max, syslog, format != NetFormat::Raw)
 }

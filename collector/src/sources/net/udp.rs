@@ -186,9 +186,11 @@ pub fn run(
     let fd = socket.as_raw_fd();
     let mut last_peer: Option<SocketAddr> = None;
     let mut kernel_drops_seen: u32 = 0;
+    let mut draining = false;
     loop {
-        if shutdown.load(Ordering::Relaxed) {
-            break;
+        if shutdown.load(Ordering::Relaxed) && !draining {
+            // What the kernel holds already was sent: take it before stopping.
+            draining = true;
         }
         for i in 0..BATCH {
             iovs[i] = libc::iovec {
@@ -205,22 +207,31 @@ pub fn run(
             h.msg_flags = 0;
             msgs[i].msg_len = 0;
         }
+        let flags = if draining {
+            libc::MSG_DONTWAIT
+        } else {
+            libc::MSG_WAITFORONE
+        };
         // SAFETY: every header points at live buffers of the lengths it states.
         let n = unsafe {
             libc::recvmmsg(
                 fd,
                 msgs.as_mut_ptr(),
                 BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                flags,
                 std::ptr::null_mut(),
             )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
-            if !matches!(
+            let quiet = matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-            ) {
+            );
+            if draining && e.kind() != io::ErrorKind::Interrupted {
+                break;
+            }
+            if !quiet {
                 tracing::warn!(listener = %listener.name, "UDP receive failed: {e}");
                 std::thread::sleep(POLL);
             }

@@ -185,7 +185,12 @@ pub fn run(
     let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { zeroed() }; BATCH];
     let fd = socket.as_raw_fd();
     let mut last_peer: Option<SocketAddr> = None;
-    let mut kernel_drops_seen: u32 = 0;
+    let inode = socket_inode(fd);
+    let mut drops = Drops {
+        reported: 0,
+        stats: stats.clone(),
+    };
+    let mut next_proc_check = Instant::now() + PROC_CHECK;
     let mut draining = false;
     loop {
         if shutdown.load(Ordering::Relaxed) && !draining {
@@ -240,12 +245,7 @@ pub fn run(
         for i in 0..n.max(0) as usize {
             stats.datagrams.fetch_add(1, Ordering::Relaxed);
             if let Some(d) = rxq_ovfl(&msgs[i].msg_hdr) {
-                // A running count of this socket's drops, as of this datagram.
-                let new = d.wrapping_sub(kernel_drops_seen);
-                if new > 0 && new < u32::MAX / 2 {
-                    stats.kernel_drops.fetch_add(new as u64, Ordering::Relaxed);
-                    kernel_drops_seen = d;
-                }
+                drops.total(d as u64);
             }
             let peer = addr_of(&names[i]);
             if peer != last_peer {
@@ -263,8 +263,62 @@ pub fn run(
         if rows.builder.len() >= chunk_rows || old {
             send(&chunks, &mut rows, &shutdown);
         }
+        if Instant::now() >= next_proc_check {
+            next_proc_check = Instant::now() + PROC_CHECK;
+            if let Some(d) = inode.and_then(proc_drops) {
+                drops.total(d);
+            }
+        }
     }
     send(&chunks, &mut rows, &shutdown);
+    if let Some(d) = inode.and_then(proc_drops) {
+        drops.total(d);
+    }
+}
+
+/// How often the socket's drop count is read from /proc/net/udp: SO_RXQ_OVFL reports
+/// drops only with the next datagram received, so drops at the end of a burst would stay
+/// unseen until more traffic came.
+const PROC_CHECK: Duration = Duration::from_secs(1);
+
+/// This socket's kernel drops, as reported so far (both sources give running totals).
+struct Drops {
+    reported: u64,
+    stats: Arc<super::stats::ListenerStats>,
+}
+
+impl Drops {
+    fn total(&mut self, total: u64) {
+        if total > self.reported {
+            self.stats
+                .kernel_drops
+                .fetch_add(total - self.reported, Ordering::Relaxed);
+            self.reported = total;
+        }
+    }
+}
+
+fn socket_inode(fd: i32) -> Option<u64> {
+    // SAFETY: fstat writes into st.
+    let mut st: libc::stat = unsafe { zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st.st_ino)
+}
+
+/// The `drops` column of the socket with this inode in /proc/net/udp or udp6.
+fn proc_drops(inode: u64) -> Option<u64> {
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            if f.len() >= 13 && f[9].parse() == Ok(inode) {
+                return f[12].parse().ok();
+            }
+        }
+    }
+    None
 }
 
 /// The SO_RXQ_OVFL count carried by a received datagram, if any.

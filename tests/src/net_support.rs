@@ -150,7 +150,11 @@ impl Receiver {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let status = child.wait().unwrap();
-            assert!(status.success(), "collector exited with {status}:\n{}", self.log());
+            assert!(
+                status.success(),
+                "collector exited with {status}:\n{}",
+                self.log()
+            );
         }
         self.log()
     }
@@ -189,13 +193,14 @@ impl Drop for Peer {
     }
 }
 
-/// Waits until something listens on the TCP port.
-pub fn wait_for_port(port: u16, what: &str) {
+/// Waits until something listens on the TCP port; `log` is shown when nothing does.
+pub fn wait_for_port(port: u16, what: &str, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
-            "{what} did not start listening on {port}"
+            "{what} did not start listening on {port}:\n{}",
+            fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -211,8 +216,18 @@ pub fn test_pki(dir: &Path) {
     };
     for ca in ["ca", "other-ca"] {
         openssl(&[
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-            &format!("/CN=infralog test {ca}"), "-keyout", &format!("{ca}.key"), "-out",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=infralog test {ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
             &format!("{ca}.pem"),
         ]);
     }
@@ -229,13 +244,33 @@ pub fn test_pki(dir: &Path) {
         )
         .unwrap();
         openssl(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &format!("/CN={name}"),
-            "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"),
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
         ]);
         openssl(&[
-            "x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey",
-            "ca.key", "-CAcreateserial", "-days", "2", "-extfile", &format!("{name}.ext"),
-            "-out", &format!("{name}.pem"),
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{name}.ext"),
+            "-out",
+            &format!("{name}.pem"),
         ]);
     }
 }

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::process::Command;
+use std::time::Duration;
 
 use infralog_tests::net_support::{Receiver, free_port, require};
 use infralog_tests::{python, run_ok};
@@ -118,7 +119,10 @@ fn loggen_bulk_every_tcp_line_once_udp_loss_counted() {
             .unwrap()
     };
     let newline = loggen(&["-S", "-n", "50000", "--active-connections", "2"], tcp);
-    let octet = loggen(&["-S", "-P", "-n", "50000", "--active-connections", "2"], tcp);
+    let octet = loggen(
+        &["-S", "-P", "-n", "50000", "--active-connections", "2"],
+        tcp,
+    );
     let dgram = loggen(&["-D", "-n", "20000"], udp);
     assert_eq!(newline, 100_000);
     assert_eq!(octet, 100_000);
@@ -164,8 +168,11 @@ fn json_lines_over_tcp_and_udp() {
     s.write_all(lines.as_bytes()).unwrap();
     drop(s);
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    u.send_to(br#"{"message":"json udp","severity":"info"}"#, ("127.0.0.1", udp))
-        .unwrap();
+    u.send_to(
+        br#"{"message":"json udp","severity":"info"}"#,
+        ("127.0.0.1", udp),
+    )
+    .unwrap();
     r.wait_for("true", 4);
     let log = r.stop();
     let row = |m: &str| {
@@ -189,8 +196,16 @@ fn json_lines_over_tcp_and_udp() {
     let bad = r.duck(
         "SELECT hostname, extra['parse_error'] IS NOT NULL FROM logs WHERE message = 'not json {'",
     );
-    assert_eq!(bad.trim(), "127.0.0.1\tTrue", "invalid JSON kept and flagged");
-    assert_eq!(r.duck("SELECT severity FROM logs WHERE message = 'json udp'").trim(), "INFO");
+    assert_eq!(
+        bad.trim(),
+        "127.0.0.1\tTrue",
+        "invalid JSON kept and flagged"
+    );
+    assert_eq!(
+        r.duck("SELECT severity FROM logs WHERE message = 'json udp'")
+            .trim(),
+        "INFO"
+    );
     assert_eq!(r.count("true"), 4, "a blank line is no message");
 }
 
@@ -203,9 +218,14 @@ fn device_quirks_are_received_as_users_expect() {
     let (tcp, udp) = (free_port(), free_port());
     let mut r = Receiver::start(&listeners(&[("tcp", tcp, ""), ("udp", udp, "")]));
     let forti = r#"<189>date=2026-11-29 time=10:00:00 devname="FG100" devid="FGT60" logid="0000000013" type="traffic" msg="q-fortigate""#;
-    let big = format!("<14>Nov 29 10:00:00 h bigapp: q-big {}", "x".repeat(100 * 1024));
+    let big = format!(
+        "<14>Nov 29 10:00:00 h bigapp: q-big {}",
+        "x".repeat(100 * 1024)
+    );
     let mut stream = Vec::new();
-    stream.extend_from_slice(b"<189>237: *Nov 29 10:00:00.295: %SYS-5-CONFIG_I: q-cisco configured\n");
+    stream.extend_from_slice(
+        b"<189>237: *Nov 29 10:00:00.295: %SYS-5-CONFIG_I: q-cisco configured\n",
+    );
     stream.extend_from_slice(b"<166>Nov 29 2026 10:00:01: %ASA-6-302013: q-asa-one\n <166>Nov 29 2026 10:00:02: %ASA-6-302014: q-asa-two\n");
     stream.extend_from_slice(format!("{} {forti}", forti.len()).as_bytes());
     stream.extend_from_slice(b"<14>Nov 29 10:00:03 h app: q-nonutf8 \xff\xfe end\n");
@@ -227,8 +247,19 @@ fn device_quirks_are_received_as_users_expect() {
     let log = r.stop();
     let count = |like: &str| r.count(&format!("message LIKE '%{like}%'"));
     for q in [
-        "q-cisco", "q-asa-one", "q-asa-two", "q-fortigate", "q-nonutf8", "q-big", "q-garbage",
-        "q-last", "q-pf-one", "q-pf-two", "q-pf-three", "q-nul", "q-nohost",
+        "q-cisco",
+        "q-asa-one",
+        "q-asa-two",
+        "q-fortigate",
+        "q-nonutf8",
+        "q-big",
+        "q-garbage",
+        "q-last",
+        "q-pf-one",
+        "q-pf-two",
+        "q-pf-three",
+        "q-nul",
+        "q-nohost",
     ] {
         assert_eq!(count(q), 1, "{q}\n{log}");
     }
@@ -258,14 +289,121 @@ fn device_quirks_are_received_as_users_expect() {
         "the sender's address stands in for a missing hostname"
     );
     assert_eq!(
-        one("SELECT extra['raw_hex'] LIKE '%fffe%', message LIKE '%\u{fffd}%' FROM logs WHERE message LIKE '%q-nonutf8%'"),
+        one(
+            "SELECT extra['raw_hex'] LIKE '%fffe%', message LIKE '%\u{fffd}%' FROM logs WHERE message LIKE '%q-nonutf8%'"
+        ),
         "True\tTrue"
     );
     assert_eq!(
         one("SELECT extra['truncated'], length(message) FROM logs WHERE message LIKE '%q-big%'"),
-        format!("{}\t{}", big.len(), 65536 - "<14>Nov 29 10:00:00 h bigapp: ".len()),
+        format!(
+            "{}\t{}",
+            big.len(),
+            65536 - "<14>Nov 29 10:00:00 h bigapp: ".len()
+        ),
         "cut at max_message_bytes, flagged with the original length"
     );
     assert_eq!(Receiver::stat(&log, "tcp://", "connections"), Some(1));
     assert_eq!(Receiver::stat(&log, "tcp://", "truncated"), Some(1));
+}
+
+/// Bad traffic: 1,000 idle connections, one that connects and sends nothing, one that
+/// sends a byte at a time, one that sends 10 MiB without a newline, and one over
+/// `max_connections`: a good client is still served in full, memory stays bounded, and
+/// every half-sent message is kept once its sender goes away.
+#[test]
+fn bad_traffic_does_not_starve_or_exhaust() {
+    let (tcp, small) = (free_port(), free_port());
+    let mut r = Receiver::start(&listeners(&[
+        ("tcp", tcp, "max_connections = 1100"),
+        ("tcp", small, "max_connections = 2"),
+    ]));
+    let rss = |field: &str| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", r.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            / 1024
+    };
+    let before = rss("VmRSS:");
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(("127.0.0.1", tcp)).unwrap())
+        .collect();
+    let silent = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let slow = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+        for b in b"<13>Nov 29 10:00:00 h slow: bad-slow done\n" {
+            s.write_all(&[*b]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut huge = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let mut line = b"<13>Nov 29 10:00:00 h huge: bad-huge ".to_vec();
+    line.resize(10 << 20, b'z');
+    huge.write_all(&line).unwrap();
+
+    let mut good = TcpStream::connect(("127.0.0.1", tcp)).unwrap();
+    let text: String = (0..10_000)
+        .map(|i| format!("<13>Nov 29 10:00:00 h good: bad-good {i:05}\n"))
+        .collect();
+    good.write_all(text.as_bytes()).unwrap();
+    drop(good);
+    r.wait_for("message LIKE 'bad-good %'", 10_000);
+    let during = rss("VmRSS:");
+
+    // Over the limit: the third connection is closed at once.
+    let _a = TcpStream::connect(("127.0.0.1", small)).unwrap();
+    let _b = TcpStream::connect(("127.0.0.1", small)).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = TcpStream::connect(("127.0.0.1", small)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut c, &mut byte).unwrap_or(0),
+        0,
+        "refused by closing"
+    );
+
+    slow.join().unwrap();
+    drop(huge);
+    r.wait_for("message LIKE 'bad-slow%' OR message LIKE 'bad-huge%'", 2);
+    let peak = rss("VmHWM:");
+    drop(idle);
+    drop(silent);
+    let log = r.stop();
+    eprintln!(
+        "collector RSS: {before} MiB at start, {during} MiB with 1,003 connections \
+         (one holding a 10 MiB line), peak {peak} MiB"
+    );
+    assert!(peak < 400, "memory stays bounded: peak {peak} MiB\n{log}");
+    assert_eq!(
+        r.duck(
+            "SELECT count(*), count(DISTINCT message) FROM logs WHERE message LIKE 'bad-good %'"
+        )
+        .trim(),
+        "10000\t10000"
+    );
+    assert_eq!(
+        r.duck(
+            "SELECT extra['truncated'], extra['unterminated'], length(message) > 60000 \
+                FROM logs WHERE message LIKE 'bad-huge%'"
+        )
+        .trim(),
+        format!("{}\ttrue\tTrue", 10 << 20),
+        "{log}"
+    );
+    assert_eq!(r.count("message = 'bad-slow done'"), 1);
+    assert_eq!(r.count("true"), 10_002, "nothing else");
+    assert_eq!(
+        Receiver::stat(&log, &format!(":{small}"), "refused"),
+        Some(1)
+    );
+    assert_eq!(
+        Receiver::stat(&log, &format!(":{tcp}"), "connections"),
+        Some(1004)
+    );
+    assert_eq!(Receiver::stat(&log, &format!(":{tcp}"), "open"), Some(0));
 }

@@ -20,26 +20,40 @@ const LINES: u64 = 2000;
 
 fn lines_file(dir: &Path, name: &str) -> std::path::PathBuf {
     let p = dir.join(format!("{name}.txt"));
-    let text: String = (0..LINES).map(|i| format!("{name} line {i:05}\n")).collect();
+    let text: String = (0..LINES)
+        .map(|i| format!("{name} line {i:05}\n"))
+        .collect();
     fs::write(&p, text).unwrap();
     p
 }
 
-/// `logger -f` sends each line of the file as one message over one TCP connection.
+/// `logger -f` sends each line of the file as one message over one TCP connection, in
+/// RFC 3164 so that the daemons forward the tag as `tag:` (from RFC 5424 they forward a
+/// bare APP-NAME, which no BSD-format reader can tell from the first word of the message).
 fn send_lines(port: u16, tag: &str, file: &Path) {
     run_ok(
         Command::new("logger")
-            .args(["--server", "127.0.0.1", "--tcp", "-p", "user.notice", "-t", tag])
+            .args([
+                "--server",
+                "127.0.0.1",
+                "--tcp",
+                "--rfc3164",
+                "-p",
+                "user.notice",
+            ])
+            .args(["-t", tag])
             .args(["--port", &port.to_string(), "-f"])
             .arg(file),
     );
 }
 
-/// Every line of `name` exactly once, with the tag as process name.
+/// Every line of `name` exactly once, with the tag as process name. (rsyslog's RFC 5424
+/// template writes `%msg%` of a BSD message with its leading space, which RFC 5424 keeps
+/// as part of MSG: compared trimmed.)
 fn assert_all_once(r: &Receiver, name: &str, tag: &str, log: &str) {
     let rows = r.duck(&format!(
-        "SELECT count(*), count(DISTINCT message), min(process_name), max(process_name), \
-         min(source) FROM logs WHERE message LIKE '{name} line %'"
+        "SELECT count(*), count(DISTINCT trim(message)), min(process_name), \
+         max(process_name), min(source) FROM logs WHERE trim(message) LIKE '{name} line %'"
     ));
     assert_eq!(
         rows.trim(),
@@ -95,24 +109,38 @@ fn rsyslog_omfwd_tcp_traditional_octet_counted_and_udp() {
             .spawn()
             .unwrap(),
     );
-    wait_for_port(input, "rsyslogd");
-    for (name, tag) in [("rs-trad", "trad"), ("rs-octet", "octet"), ("rs-udp", "udp")] {
+    wait_for_port(input, "rsyslogd", &dir.join("rsyslogd.log"));
+    for (name, tag) in [
+        ("rs-trad", "trad"),
+        ("rs-octet", "octet"),
+        ("rs-udp", "udp"),
+    ] {
         send_lines(input, tag, &lines_file(&dir, name));
     }
-    r.wait_for("message LIKE 'rs-trad line %' OR message LIKE 'rs-octet line %'", 2 * LINES);
+    r.wait_for(
+        "trim(message) LIKE 'rs-trad line %' OR trim(message) LIKE 'rs-octet line %'",
+        2 * LINES,
+    );
     // rsyslog has forwarded what it will: UDP is counted, not waited for.
     drop(peer);
     let log = r.stop();
     assert_all_once(&r, "rs-trad", "trad", &log);
     assert_all_once(&r, "rs-octet", "octet", &log);
-    // RFC 5424 from rsyslog: the version and header were recognised, not left in the text.
-    let host = r.duck("SELECT DISTINCT hostname FROM logs WHERE message LIKE 'rs-% line %'");
+    let host = r.duck("SELECT DISTINCT hostname FROM logs WHERE trim(message) LIKE 'rs-% line %'");
     assert_eq!(host.lines().count(), 1, "one hostname: {host}");
-    assert!(!host.contains("127.0.0.1"), "rsyslog states its hostname: {host}");
-    let udp_rows = r.count("message LIKE 'rs-udp line %'");
+    assert!(
+        !host.contains("127.0.0.1"),
+        "rsyslog states its hostname: {host}"
+    );
+    let udp_rows = r.count("trim(message) LIKE 'rs-udp line %'");
     let drops = Receiver::stat(&log, "udp://", "kernel_drops").unwrap();
-    assert_eq!(udp_rows + drops, LINES, "UDP: archived + kernel drops = sent\n{log}");
-    let distinct = r.duck("SELECT count(DISTINCT message) FROM logs WHERE message LIKE 'rs-udp%'");
+    assert_eq!(
+        udp_rows + drops,
+        LINES,
+        "UDP: archived + kernel drops = sent\n{log}"
+    );
+    let distinct =
+        r.duck("SELECT count(DISTINCT message) FROM logs WHERE trim(message) LIKE 'rs-udp%'");
     assert_eq!(distinct.trim(), udp_rows.to_string(), "no UDP row twice");
 }
 
@@ -126,7 +154,7 @@ fn syslog_ng(dir: &Path, conf_body: &str) -> Peer {
     let d = dir.display();
     Peer(
         Command::new("syslog-ng")
-            .args(["-F", "--no-caps", "-f"])
+            .args(["-F", "-e", "--no-caps", "-f"])
             .arg(&conf)
             .args([
                 &format!("--persist-file={d}/persist"),
@@ -162,8 +190,10 @@ fn syslog_ng_network_syslog_and_tls() {
         &dir,
         &format!(
             "source s_in {{ network(ip(\"127.0.0.1\") port({input}) transport(\"tcp\")); }};\n\
-             destination d_net {{ network(\"127.0.0.1\" port({tcp}) transport(\"tcp\")); }};\n\
-             destination d_syslog {{ syslog(\"127.0.0.1\" port({tcp}) transport(\"tcp\")); }};\n\
+             destination d_net {{ network(\"127.0.0.1\" port({tcp}) transport(\"tcp\") \
+               persist-name(\"d_net\")); }};\n\
+             destination d_syslog {{ syslog(\"127.0.0.1\" port({tcp}) transport(\"tcp\") \
+               persist-name(\"d_syslog\")); }};\n\
              destination d_tls {{ syslog(\"127.0.0.1\" port({tls}) transport(\"tls\") \
                tls(ca-file(\"{p}/ca.pem\") cert-file(\"{p}/client.pem\") \
                key-file(\"{p}/client.key\") peer-verify(required-trusted))); }};\n\
@@ -175,7 +205,7 @@ fn syslog_ng_network_syslog_and_tls() {
              log {{ source(s_in); filter(f_tls); destination(d_tls); }};\n"
         ),
     );
-    wait_for_port(input, "syslog-ng");
+    wait_for_port(input, "syslog-ng", &dir.join("syslog-ng.log"));
     for (name, tag) in [
         ("ng-net", "ngnet"),
         ("ng-syslog", "ngsyslog"),
@@ -189,7 +219,8 @@ fn syslog_ng_network_syslog_and_tls() {
     assert_all_once(&r, "ng-net", "ngnet", &log);
     assert_all_once(&r, "ng-syslog", "ngsyslog", &log);
     assert_all_once(&r, "ng-tls", "ngtls", &log);
-    let tls_peer = r.duck("SELECT DISTINCT extra['tls_peer'] FROM logs WHERE message LIKE 'ng-tls%'");
+    let tls_peer =
+        r.duck("SELECT DISTINCT extra['tls_peer'] FROM logs WHERE message LIKE 'ng-tls%'");
     assert_eq!(tls_peer.trim(), "client.example");
 }
 
@@ -224,7 +255,12 @@ fn openssl_clients_certificates_and_reload() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if with_cert {
-            cmd.args(["-cert", &format!("{p}/client.pem"), "-key", &format!("{p}/client.key")]);
+            cmd.args([
+                "-cert",
+                &format!("{p}/client.pem"),
+                "-key",
+                &format!("{p}/client.key"),
+            ]);
         }
         let mut child = cmd.spawn().unwrap();
         child
@@ -244,34 +280,65 @@ fn openssl_clients_certificates_and_reload() {
         .map(|i| format!("<13>Nov 29 10:00:00 h sclient: tls-ok {i:04}\n"))
         .collect();
     let out = s_client(tls, true, &lines);
-    assert!(out.contains("CN = server") || out.contains("CN=server"), "{out}");
+    assert!(
+        out.contains("CN = server") || out.contains("CN=server"),
+        "{out}"
+    );
     s_client(tls, false, "<13>Nov 29 10:00:00 h sclient: tls-nocert\n");
-    s_client(strict, true, "<13>Nov 29 10:00:00 h sclient: tls-notpermitted\n");
+    s_client(
+        strict,
+        true,
+        "<13>Nov 29 10:00:00 h sclient: tls-notpermitted\n",
+    );
 
     // Renew the server certificate on disk; a later handshake gets the new one.
     run_ok(
         Command::new("openssl")
             .current_dir(pki.path())
-            .args(["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=renewed"])
+            .args([
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=renewed",
+            ])
             .args(["-keyout", "new.key", "-out", "new.csr"]),
     );
     run_ok(
         Command::new("openssl")
             .current_dir(pki.path())
-            .args(["x509", "-req", "-in", "new.csr", "-CA", "ca.pem", "-CAkey", "ca.key"])
-            .args(["-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "new.pem"]),
+            .args([
+                "x509", "-req", "-in", "new.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            ])
+            .args([
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "new.pem",
+            ]),
     );
     fs::rename(pki.path().join("new.key"), pki.path().join("server.key")).unwrap();
     fs::rename(pki.path().join("new.pem"), pki.path().join("server.pem")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 0;
     loop {
-        let out = s_client(tls, true, &format!("<13>Nov 29 10:00:00 h sclient: tls-renewed {n}\n"));
+        let out = s_client(
+            tls,
+            true,
+            &format!("<13>Nov 29 10:00:00 h sclient: tls-renewed {n}\n"),
+        );
         n += 1;
         if out.contains("CN = renewed") || out.contains("CN=renewed") {
             break;
         }
-        assert!(Instant::now() < deadline, "renewed certificate never served:\n{out}");
+        assert!(
+            Instant::now() < deadline,
+            "renewed certificate never served:\n{out}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 
@@ -283,12 +350,18 @@ fn openssl_clients_certificates_and_reload() {
          WHERE message LIKE 'tls-ok %'",
     );
     assert_eq!(rows.trim(), "500\t500\tclient.example", "{log}");
-    assert_eq!(r.count("message LIKE 'tls-nocert%' OR message LIKE 'tls-notpermitted%'"), 0);
+    assert_eq!(
+        r.count("message LIKE 'tls-nocert%' OR message LIKE 'tls-notpermitted%'"),
+        0
+    );
     assert_eq!(r.count("message LIKE 'tls-renewed %'"), n);
-    let refused = |port: u16| {
-        Receiver::stat(&log, &format!("tls://127.0.0.1:{port}"), "refused").unwrap()
-    };
+    let refused =
+        |port: u16| Receiver::stat(&log, &format!("tls://127.0.0.1:{port}"), "refused").unwrap();
     assert!(refused(tls) >= 1, "no-certificate client refused\n{log}");
-    assert_eq!(refused(strict), 1, "client not in permitted_peers refused\n{log}");
+    assert_eq!(
+        refused(strict),
+        1,
+        "client not in permitted_peers refused\n{log}"
+    );
     assert!(log.contains("TLS certificate reloaded"), "{log}");
 }

@@ -26,6 +26,9 @@ use crate::time::now_ns;
 /// A connection's buffer starts this small and grows (to the frame limit) only for a
 /// sender whose messages need it: a thousand idle connections cost little.
 const INITIAL_BUFFER: usize = 4096;
+/// A busy connection's buffer grows to at least this, so that a fast sender costs few
+/// reads (a read that fills the buffer says more is waiting).
+const BUSY_BUFFER: usize = 256 * 1024;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// At shutdown a connection is read until it has been quiet this long, for at most
@@ -181,8 +184,8 @@ async fn serve<S: AsyncRead + Unpin>(
     rows.set_peer(peer);
     rows.set_tls_peer(tls_peer);
     let mut framer = Framer::new(l.decoder());
-    let cap = buffer_len(l.max_message_bytes);
-    let mut buf = vec![0u8; INITIAL_BUFFER.min(cap)];
+    let cap = buffer_len(l.max_message_bytes).max(BUSY_BUFFER);
+    let mut buf = vec![0u8; INITIAL_BUFFER];
     let mut len = 0;
     let idle = Duration::from_secs(l.config.idle_timeout_secs);
     let mut last_data = Instant::now();
@@ -226,11 +229,15 @@ async fn serve<S: AsyncRead + Unpin>(
                     break;
                 }
                 Ok(n) => {
+                    let filled = len + n == buf.len();
                     len += n;
                     last_data = Instant::now();
                     let used = take(&mut framer, &mut rows, &buf[..len], false);
                     buf.copy_within(used..len, 0);
                     len -= used;
+                    if filled && buf.len() < cap {
+                        buf.resize((buf.len() * 2).min(cap), 0);
+                    }
                     if rows.builder.len() >= shared.chunk_rows && !send(&shared.chunks, &mut rows).await {
                         return;
                     }

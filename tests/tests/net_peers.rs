@@ -365,3 +365,35 @@ fn openssl_clients_certificates_and_reload() {
     );
     assert!(log.contains("TLS certificate reloaded"), "{log}");
 }
+
+/// loggen over TLS (it never reads from the server): every line arrives once. A TLS 1.3
+/// session ticket left unread on the sender's side would turn its close into a reset that
+/// discards lines still in the receiver's buffer; the listener sends none.
+#[test]
+fn loggen_over_tls_every_line_once() {
+    require("loggen");
+    require("openssl");
+    let port = free_port();
+    let pki = tempfile::tempdir().unwrap();
+    test_pki(pki.path());
+    let p = pki.path().display();
+    let mut r = Receiver::start(&format!(
+        "[[sources.net.listeners]]\naddress = \"127.0.0.1:{port}\"\nprotocol = \"tls\"\n\
+         [sources.net.listeners.tls]\ncert = \"{p}/server.pem\"\nkey = \"{p}/server.key\"\n"
+    ));
+    let out = run_ok(
+        Command::new("loggen")
+            .args(["-P", "--use-ssl", "-s", "200", "-Q", "-r", "1000000", "-I", "3600"])
+            .args(["-n", "20000", "--active-connections", "2", "127.0.0.1"])
+            .arg(port.to_string()),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("count=40000"), "{text}");
+    r.wait_for("true", 40_000);
+    let log = r.stop();
+    assert_eq!(
+        r.duck("SELECT count(*), count(DISTINCT extra['peer'] || message) FROM logs").trim(),
+        "40000\t40000",
+        "{log}"
+    );
+}

@@ -78,14 +78,34 @@ struct Outcome {
     wall_s: f64,
 }
 
-/// A receiver child; stopped with SIGTERM, its CPU time taken from `wait4`.
+/// A receiver child; stopped with SIGTERM, its CPU time taken from `wait4`; killed if a
+/// run fails before that.
 struct Running {
     child: Child,
     started: Instant,
+    stopped: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl Running {
+    fn new(child: Child) -> Running {
+        Running {
+            child,
+            started: Instant::now(),
+            stopped: false,
+        }
+    }
+
     fn stop(mut self) -> Result<(f64, f64)> {
+        self.stopped = true;
         let pid = self.child.id() as i32;
         // SAFETY: signalling and reaping our own child.
         unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -97,8 +117,6 @@ impl Running {
         }
         let wall = self.started.elapsed().as_secs_f64();
         let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        // The Child is reaped already: keep std from waiting on it again.
-        let _ = self.child.try_wait();
         Ok((secs(ru.ru_utime) + secs(ru.ru_stime), wall))
     }
 }
@@ -187,15 +205,15 @@ fn start_infralog(args: &Args, dir: &Path, mode: Mode, port: u16) -> Result<Runn
         .stdout(Stdio::null())
         .stderr(fs::File::create(dir.join("collector.log"))?)
         .spawn()?;
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(30);
+    let running = Running::new(child);
+    let deadline = running.started + Duration::from_secs(30);
     while !fs::read_to_string(dir.join("collector.log"))?.contains("net source listening") {
         if Instant::now() > deadline {
             bail!("infra-collector did not start listening");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Running { child, started })
+    Ok(running)
 }
 
 fn start_rsyslog(dir: &Path, mode: Mode, port: u16) -> Result<Running> {
@@ -227,10 +245,7 @@ fn start_rsyslog(dir: &Path, mode: Mode, port: u16) -> Result<Running> {
         .stdout(Stdio::null())
         .stderr(fs::File::create(dir.join("rsyslogd.log"))?)
         .spawn()?;
-    Ok(Running {
-        child,
-        started: Instant::now(),
-    })
+    Ok(Running::new(child))
 }
 
 fn start_syslog_ng(args: &Args, dir: &Path, mode: Mode, port: u16) -> Result<Running> {
@@ -273,10 +288,7 @@ fn start_syslog_ng(args: &Args, dir: &Path, mode: Mode, port: u16) -> Result<Run
         .stdout(Stdio::null())
         .stderr(fs::File::create(dir.join("syslog-ng.log"))?)
         .spawn()?;
-    Ok(Running {
-        child,
-        started: Instant::now(),
-    })
+    Ok(Running::new(child))
 }
 
 /// Runs loggen pinned to core 0; returns the count it reports sent.
@@ -286,7 +298,8 @@ fn loggen(args: &Args, mode: Mode, port: u16) -> Result<u64> {
     match mode {
         Mode::Tcp => c.args(["-S", "-r", "10000000"]),
         Mode::Octet => c.args(["-S", "-P", "-r", "10000000"]),
-        Mode::Tls => c.args(["-S", "-P", "--use-ssl", "-r", "10000000"]),
+        // The TLS plugin replaces the stream one (-S).
+        Mode::Tls => c.args(["-P", "--use-ssl", "-r", "10000000"]),
         Mode::Udp(rate) => c.args(["-D", "-r", &rate.to_string()]),
     };
     let n = match mode {

@@ -55,7 +55,13 @@ pub fn server_config(t: &TlsConfig) -> Result<Arc<rustls::ServerConfig>> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    Ok(Arc::new(builder.with_cert_resolver(Arc::new(resolver))))
+    let mut config = builder.with_cert_resolver(Arc::new(resolver));
+    // Syslog senders never read. A TLS 1.3 session ticket they leave unread makes their
+    // close() a reset, and a reset discards what is still in our receive buffer: lines
+    // the sender already counted as delivered (seen with loggen --use-ssl). Resumption
+    // is not worth that.
+    config.send_tls13_tickets = 0;
+    Ok(Arc::new(config))
 }
 
 /// Which permitted name, if any, the client's certificate is valid for. `Ok(None)`: no

@@ -383,7 +383,17 @@ fn loggen_over_tls_every_line_once() {
     ));
     let out = run_ok(
         Command::new("loggen")
-            .args(["-P", "--use-ssl", "-s", "200", "-Q", "-r", "1000000", "-I", "3600"])
+            .args([
+                "-P",
+                "--use-ssl",
+                "-s",
+                "200",
+                "-Q",
+                "-r",
+                "1000000",
+                "-I",
+                "3600",
+            ])
             .args(["-n", "20000", "--active-connections", "2", "127.0.0.1"])
             .arg(port.to_string()),
     );
@@ -392,7 +402,8 @@ fn loggen_over_tls_every_line_once() {
     r.wait_for("true", 40_000);
     let log = r.stop();
     assert_eq!(
-        r.duck("SELECT count(*), count(DISTINCT extra['peer'] || message) FROM logs").trim(),
+        r.duck("SELECT count(*), count(DISTINCT extra['peer'] || message) FROM logs")
+            .trim(),
         "40000\t40000",
         "{log}"
     );

@@ -38,7 +38,9 @@ pub struct NetRows {
     tls_peer: Option<String>,
     utc_offset_secs: i32,
     json: AppJson,
-    pub builder: LogBatchBuilder,
+    /// Made on the first message: an idle connection holds no column builders.
+    builder: Option<LogBatchBuilder>,
+    max_message_bytes: usize,
     /// When the oldest row not yet sent was appended.
     pub oldest: Option<Instant>,
     stats: Arc<ListenerStats>,
@@ -58,7 +60,8 @@ impl NetRows {
             tls_peer: None,
             utc_offset_secs,
             json: AppJson::default(),
-            builder: LogBatchBuilder::with_max_message(64, max_message_bytes),
+            builder: None,
+            max_message_bytes,
             oldest: None,
             stats,
         }
@@ -70,6 +73,22 @@ impl NetRows {
         let _ = write!(self.peer, "{}", addr.ip());
         self.peer_ip_len = self.peer.len();
         let _ = write!(self.peer, ":{}", addr.port());
+    }
+
+    /// Rows appended and not yet taken.
+    pub fn len(&self) -> usize {
+        self.builder.as_ref().map_or(0, LogBatchBuilder::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rows appended so far, as a batch; `None` when there are none.
+    pub fn finish(&mut self) -> Option<arrow::record_batch::RecordBatch> {
+        self.oldest = None;
+        let b = self.builder.as_mut().filter(|b| !b.is_empty())?;
+        Some(b.finish())
     }
 
     pub fn stats(&self) -> &ListenerStats {
@@ -84,6 +103,10 @@ impl NetRows {
     /// stream ended inside (TCP; a datagram needs no newline).
     pub fn append(&mut self, m: &Message<'_>, now_ns: i64, flag_unterminated: bool) {
         self.oldest.get_or_insert_with(Instant::now);
+        let max = self.max_message_bytes;
+        let builder = self
+            .builder
+            .get_or_insert_with(|| LogBatchBuilder::with_max_message(64, max));
         let stats = &self.stats;
         stats.messages.fetch_add(1, Ordering::Relaxed);
         stats.bytes.fetch_add(
@@ -115,10 +138,10 @@ impl NetRows {
             ..Row::default()
         };
         match self.format {
-            NetFormat::Raw => self.builder.append(&base, now_ns, common),
+            NetFormat::Raw => builder.append(&base, now_ns, common),
             NetFormat::JsonLines => {
                 let mapped = self.json.append(
-                    &mut self.builder,
+                    builder,
                     &base,
                     m.original_len.is_some(),
                     self.utc_offset_secs,
@@ -148,7 +171,7 @@ impl NetRows {
                     original_len: m.original_len,
                     ..Row::from_record(&r, source::NET, peer_ip, now_ns)
                 };
-                self.builder.append(&row, now_ns, |w| {
+                builder.append(&row, now_ns, |w| {
                     common(w);
                     if let Some(msgid) = r.msgid {
                         w.put(extra_key::MSGID, msgid);

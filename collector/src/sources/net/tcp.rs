@@ -145,12 +145,11 @@ async fn connection(
 /// Sends a chunk, waiting while the spool has no room (the connection is not read
 /// meanwhile). Returns false when the collector is gone.
 async fn send(chunks: &Sender<Chunk>, rows: &mut NetRows) -> bool {
-    rows.oldest = None;
-    if rows.builder.is_empty() {
+    let Some(batch) = rows.finish() else {
         return true;
-    }
+    };
     let mut chunk = Chunk {
-        batch: rows.builder.finish(),
+        batch,
         checkpoint: None,
     };
     let mut wait = Duration::from_millis(1);
@@ -213,7 +212,7 @@ async fn serve<S: AsyncRead + Unpin>(
                             let used = take(&mut framer, &mut rows, &buf[..len], false);
                             buf.copy_within(used..len, 0);
                             len -= used;
-                            if rows.builder.len() >= shared.chunk_rows
+                            if rows.len() >= shared.chunk_rows
                                 && !send(&shared.chunks, &mut rows).await
                             {
                                 return;
@@ -238,7 +237,7 @@ async fn serve<S: AsyncRead + Unpin>(
                     if filled && buf.len() < cap {
                         buf.resize((buf.len() * 2).min(cap), 0);
                     }
-                    if rows.builder.len() >= shared.chunk_rows && !send(&shared.chunks, &mut rows).await {
+                    if rows.len() >= shared.chunk_rows && !send(&shared.chunks, &mut rows).await {
                         return;
                     }
                 }

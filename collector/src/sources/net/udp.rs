@@ -260,7 +260,7 @@ pub fn run(
             framer.drain(data, true, |m| rows.append(&m, now, false));
         }
         let old = rows.oldest.is_some_and(|t| t.elapsed() >= chunk_max_age);
-        if rows.builder.len() >= chunk_rows || old {
+        if rows.len() >= chunk_rows || old {
             send(&chunks, &mut rows, &shutdown);
         }
         if Instant::now() >= next_proc_check {
@@ -341,13 +341,12 @@ fn rxq_ovfl(h: &libc::msghdr) -> Option<u32> {
 /// meanwhile). At shutdown the wait is bounded: rows that still find no room are counted
 /// as dropped.
 fn send(chunks: &Sender<Chunk>, rows: &mut NetRows, shutdown: &AtomicBool) {
-    rows.oldest = None;
-    if rows.builder.is_empty() {
+    let n = rows.len() as u64;
+    let Some(batch) = rows.finish() else {
         return;
-    }
-    let n = rows.builder.len() as u64;
+    };
     let mut chunk = Chunk {
-        batch: rows.builder.finish(),
+        batch,
         checkpoint: None,
     };
     let mut deadline: Option<Instant> = None;

@@ -161,6 +161,8 @@ fn json_lines_over_tcp_and_udp() {
         "\n",
         r#"{"time":"2026-11-29T10:00:01Z","msg":"json legacy","level":"error","host":"web2","peer":"app-field"}"#,
         "\n",
+        r#"{"message":"json syslog","log":{"syslog":{"facility":{"code":4,"name":"auth"},"severity":{"code":2},"appname":"sshd","hostname":"gw1","procid":"77"}}}"#,
+        "\n",
         "not json {\n",
         "   \n",
     );
@@ -173,11 +175,11 @@ fn json_lines_over_tcp_and_udp() {
         ("127.0.0.1", udp),
     )
     .unwrap();
-    r.wait_for("true", 4);
+    r.wait_for("true", 5);
     let log = r.stop();
     let row = |m: &str| {
         r.duck(&format!(
-            "SELECT source, hostname, severity, process_id, epoch_ms(timestamp), \
+            "SELECT source, hostname, severity, process_name, process_id, epoch_ms(timestamp), \
              extra['service.name'], extra['user.id'], extra['tags'], extra['json.peer'], \
              extra['parse_error'] IS NOT NULL FROM logs WHERE message = '{m}'"
         ))
@@ -186,12 +188,21 @@ fn json_lines_over_tcp_and_udp() {
     };
     assert_eq!(
         row("json ecs"),
-        "net\tweb1\tWARNING\t4242\t1795946400250\tapi\tu1\t[\"a\",\"b\"]\t\tFalse",
+        "net\tweb1\tWARNING\tapi\t4242\t1795946400250\tapi\tu1\t[\"a\",\"b\"]\t\tFalse",
         "{log}"
     );
     assert_eq!(
         row("json legacy"),
-        "net\tweb2\tERROR\t\t1795946401000\t\t\t\tapp-field\tFalse"
+        "net\tweb2\tERROR\t\t\t1795946401000\t\t\t\tapp-field\tFalse"
+    );
+    assert_eq!(
+        r.duck(
+            "SELECT hostname, severity, facility, process_name, process_id FROM logs \
+             WHERE message = 'json syslog'"
+        )
+        .trim(),
+        "gw1\tCRITICAL\tauth\tsshd\t77",
+        "Logstash's log.syslog fields"
     );
     let bad = r.duck(
         "SELECT hostname, extra['parse_error'] IS NOT NULL FROM logs WHERE message = 'not json {'",
@@ -206,7 +217,7 @@ fn json_lines_over_tcp_and_udp() {
             .trim(),
         "INFO"
     );
-    assert_eq!(r.count("true"), 4, "a blank line is no message");
+    assert_eq!(r.count("true"), 5, "a blank line is no message");
 }
 
 /// Device-style traffic: Cisco IOS sequence numbers and `*` clock markers, ASA's space

@@ -4,6 +4,7 @@
 //! path joined by dots, and a line that is not a JSON object is kept whole and flagged.
 
 use crate::batch::{ExtraWriter, LogBatchBuilder, Row};
+use crate::parse::Pri;
 use crate::parse::json::{self, Known, MAX_FLATTEN_DEPTH, Value};
 
 /// Scratch buffers reused from line to line (unescaped column values).
@@ -55,12 +56,18 @@ impl AppJson {
             out.clear();
             v.inspect(|v| v.write_text(out)).is_some()
         };
+        let ecs = Ecs::find(&app);
         let has_message = text(app.get(Known::Message), &mut self.message);
-        let has_host = text(app.get(Known::Host), &mut self.host);
-        let has_logger = text(app.get(Known::Logger), &mut self.logger);
+        let has_host = text(app.get(Known::Host).or(ecs.syslog_host), &mut self.host);
+        let has_logger = text(
+            app.get(Known::Logger).or(ecs.service).or(ecs.syslog_app),
+            &mut self.logger,
+        );
         let time = app.time_ns(utc_offset_secs);
-        let pri = app.level();
-        let pid = app.pid();
+        // A syslog facility and severity stated by the sender (Logstash's syslog
+        // fields) say more than a level name.
+        let pri = ecs.pri().or_else(|| app.level());
+        let pid = app.pid().or(ecs.syslog_pid);
         let row = Row {
             timestamp_ns: time.unwrap_or(base.timestamp_ns),
             hostname: if has_host { &self.host } else { base.hostname },
@@ -87,6 +94,74 @@ impl AppJson {
             });
         });
         true
+    }
+}
+
+/// ECS fields that stand in for a column the well-known keys left empty: `service.name`
+/// (process name) and Logstash's `log.syslog.*` (facility, severity, appname, hostname,
+/// procid). They stay in `extra` as well.
+#[derive(Default)]
+struct Ecs<'a> {
+    service: Option<Value<'a>>,
+    syslog_app: Option<Value<'a>>,
+    syslog_host: Option<Value<'a>>,
+    syslog_pid: Option<i32>,
+    facility: Option<u8>,
+    severity: Option<u8>,
+}
+
+impl<'a> Ecs<'a> {
+    fn find(app: &json::AppRecord<'a>) -> Ecs<'a> {
+        let mut e = Ecs::default();
+        let small = |v: Value<'_>, max: u8| match v {
+            Value::Num(n) | Value::Str(n) => std::str::from_utf8(n)
+                .ok()?
+                .parse::<u8>()
+                .ok()
+                .filter(|&x| x <= max),
+            _ => None,
+        };
+        app.object.leaves(|path, v| {
+            if matches!(v, Value::Null | Value::Raw(_)) {
+                return;
+            }
+            match path {
+                [b"service", b"name"] => {
+                    e.service.get_or_insert(v);
+                }
+                [b"log", b"syslog", rest @ ..] => match rest {
+                    [b"appname"] => {
+                        e.syslog_app.get_or_insert(v);
+                    }
+                    [b"hostname"] => {
+                        e.syslog_host.get_or_insert(v);
+                    }
+                    [b"procid"] => {
+                        if let Value::Num(n) | Value::Str(n) = v {
+                            e.syslog_pid = e
+                                .syslog_pid
+                                .or_else(|| std::str::from_utf8(n).ok()?.parse().ok());
+                        }
+                    }
+                    [b"facility", b"code"] => e.facility = e.facility.or(small(v, 23)),
+                    [b"severity", b"code"] => e.severity = e.severity.or(small(v, 7)),
+                    _ => {}
+                },
+                _ => {}
+            }
+        });
+        e
+    }
+
+    fn pri(&self) -> Option<Pri> {
+        match (self.facility, self.severity) {
+            (Some(f), Some(l)) => Some(Pri {
+                facility: f,
+                level: l,
+            }),
+            (None, Some(l)) => Some(Pri::level_only(l)),
+            _ => None,
+        }
     }
 }
 

@@ -40,6 +40,9 @@ pub struct NetRows {
     json: AppJson,
     /// Made on the first message: an idle connection holds no column builders.
     builder: Option<LogBatchBuilder>,
+    /// Rows of the last chunk: the next builder is made that large at once rather than
+    /// regrown (and copied) step by step for every chunk of a busy sender.
+    next_capacity: usize,
     max_message_bytes: usize,
     /// When the oldest row not yet sent was appended.
     pub oldest: Option<Instant>,
@@ -61,6 +64,7 @@ impl NetRows {
             utc_offset_secs,
             json: AppJson::default(),
             builder: None,
+            next_capacity: 64,
             max_message_bytes,
             oldest: None,
             stats,
@@ -87,8 +91,10 @@ impl NetRows {
     /// The rows appended so far, as a batch; `None` when there are none.
     pub fn finish(&mut self) -> Option<arrow::record_batch::RecordBatch> {
         self.oldest = None;
-        let b = self.builder.as_mut().filter(|b| !b.is_empty())?;
-        Some(b.finish())
+        let mut b = self.builder.take().filter(|b| !b.is_empty())?;
+        let batch = b.finish();
+        self.next_capacity = batch.num_rows().clamp(64, 16_384);
+        Some(batch)
     }
 
     pub fn stats(&self) -> &ListenerStats {
@@ -103,10 +109,10 @@ impl NetRows {
     /// stream ended inside (TCP; a datagram needs no newline).
     pub fn append(&mut self, m: &Message<'_>, now_ns: i64, flag_unterminated: bool) {
         self.oldest.get_or_insert_with(Instant::now);
-        let max = self.max_message_bytes;
+        let (max, capacity) = (self.max_message_bytes, self.next_capacity);
         let builder = self
             .builder
-            .get_or_insert_with(|| LogBatchBuilder::with_max_message(64, max));
+            .get_or_insert_with(|| LogBatchBuilder::with_max_message(capacity, max));
         let stats = &self.stats;
         stats.messages.fetch_add(1, Ordering::Relaxed);
         stats.bytes.fetch_add(

@@ -194,3 +194,51 @@ impl TryFrom<RawListener> for ListenerConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, DEFAULT_CONFIG};
+
+    fn with_listener(body: &str) -> (String, Result<Config, String>) {
+        let text = format!("{DEFAULT_CONFIG}\n[[sources.net.listeners]]\n{body}\n");
+        let r = Config::parse(&text, "t").map_err(|e| format!("{e:#}"));
+        (text, r)
+    }
+
+    #[test]
+    fn defaults_and_a_plain_listener() {
+        assert!(Config::default_config().sources.net.listeners.is_empty());
+        let (_, c) = with_listener("protocol = \"tcp\"");
+        let l = &c.unwrap().sources.net.listeners[0];
+        assert_eq!(l.address.to_string(), "127.0.0.1:1514");
+        assert_eq!(l.format, super::NetFormat::Syslog);
+    }
+
+    #[test]
+    fn bad_listeners_are_refused_with_their_line_and_reason() {
+        for (body, why) in [
+            (
+                "address = \"localhost:1514\"\nprotocol = \"tcp\"",
+                "not an IP address",
+            ),
+            ("protocol = \"tls\"", "needs a [tls] table"),
+            ("protocol = \"sctp\"", "sctp"),
+            ("protocol = \"udp\"\nformat = \"yaml\"", "yaml"),
+            ("protocol = \"tcp\"\nsockets = 4", "udp listeners only"),
+            ("protocol = \"tcp\"\nmax_connections = 0", "max_connections"),
+            ("protocol = \"tcp\"\nutc_offset = \"CET\"", "CET"),
+            ("protocol = \"tcp\"\nbufsize = 1", "bufsize"),
+        ] {
+            let (text, r) = with_listener(body);
+            let err = r.expect_err(body);
+            let table = text
+                .lines()
+                .position(|l| l == "[[sources.net.listeners]]")
+                .unwrap()
+                + 1;
+            let near = (table..=table + 3).any(|l| err.contains(&format!("line {l}")));
+            assert!(near, "{body}: {err}");
+            assert!(err.contains(why), "{body}: {err}");
+        }
+    }
+}

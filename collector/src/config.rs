@@ -137,6 +137,8 @@ pub struct SourcesConfig {
     pub file: crate::sources::file::FileConfig,
     #[serde(default)]
     pub containers: crate::sources::file::ContainersConfig,
+    #[serde(default)]
+    pub net: crate::sources::net::NetConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

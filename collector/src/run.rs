@@ -27,6 +27,8 @@ pub struct Collector {
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
     pub kmsg: Option<Arc<KmsgStats>>,
+    /// Counters of each net listener.
+    pub net: crate::sources::net::NetStats,
 }
 
 /// How often the archive's housekeeping (retention, compaction) runs.
@@ -107,6 +109,7 @@ impl Collector {
             once,
         };
         let mut sources = Vec::new();
+        let mut net = Vec::new();
 
         // Decided first: while journald runs, it owns what is sent to the journal's socket
         // and the eBPF syslog hook leaves that socket alone (README: which source owns
@@ -193,6 +196,19 @@ impl Collector {
             Ok(None) => tracing::info!("file source: no input applies"),
             Err(e) => tracing::warn!("file source disabled: {e:#}"),
         }
+        match crate::sources::net::spawn(
+            ctx.clone(),
+            &config.sources.net,
+            config.collector.max_message_bytes,
+        ) {
+            Ok(Some((handle, stats))) => {
+                sources.push(("net", handle));
+                net = stats;
+            }
+            Ok(None) => {}
+            // A listener the user asked for and cannot have is a configuration error.
+            Err(e) => return Err(e.context("net source")),
+        }
         // The pipeline finishes once every sender is gone: only the sources keep one.
         drop(ctx);
         if sources.is_empty() {
@@ -205,6 +221,7 @@ impl Collector {
             maintenance,
             ebpf,
             kmsg: kmsg_stats,
+            net,
         })
     }
 

@@ -126,6 +126,11 @@ pub mod extra_key {
     pub const K8S_NAMESPACE: &str = "k8s_namespace";
     pub const K8S_POD: &str = "k8s_pod";
     pub const K8S_CONTAINER: &str = "k8s_container";
+    /// `ip:port` of the network sender a row was received from (net source).
+    pub const PEER: &str = "peer";
+    /// The name a TLS client certificate was accepted for (net source, `tls` listeners
+    /// that verify clients).
+    pub const TLS_PEER: &str = "tls_peer";
 }
 
 /// Values of the `source` column.

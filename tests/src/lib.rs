@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 pub mod ebpf_support;
 pub mod journal_support;
+pub mod net_support;
 pub mod s3_support;
 
 /// Directory holding the workspace's binaries (`target/<profile>`): the test executable

@@ -36,9 +36,22 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "syslog-ng-core",
-        "syslog-ng, the peer the syslog parser corpus test compares with",
+        "syslog-ng and loggen: a peer of the net source tests, the receiver benchmark and the syslog parser corpus test",
     ),
+    (
+        "openssl",
+        "test CA and certificates, s_client for the TLS listener tests",
+    ),
+    // rsyslog conflicts with syslog-ng-core as a package: it is unpacked instead (see
+    // rsyslog_unpacked) and needs these libraries.
+    ("libestr0", "a library of the unpacked rsyslogd"),
+    ("libfastjson4", "a library of the unpacked rsyslogd"),
+    ("liblognorm5", "a library of the unpacked rsyslogd"),
 ];
+
+/// Where rsyslog is unpacked (`dpkg-deb -x`) to run beside syslog-ng, never as a service.
+/// `tests/src/net_support.rs` and the receiver benchmark run it from here.
+pub const RSYSLOG_ROOT: &str = "/opt/infralog-peers/rsyslog";
 
 /// Python modules the tests and the peer benchmark import: (module, pip requirement).
 /// polars and pyspark are readers of the lake test (`tests/tests/lake.rs`); pyspark is a
@@ -138,6 +151,7 @@ pub fn run() -> Result<Report> {
     println!("==> setup");
     let mut r = Report::default();
     apt_packages(&mut r);
+    rsyslog_unpacked(&mut r);
     rust_src(&mut r);
     nightly_llvm(&mut r);
     bpf_linker(&mut r);
@@ -258,6 +272,54 @@ fn apt_packages(r: &mut Report) {
             })
         };
         r.add(format!("deb {name}"), status);
+    }
+}
+
+/// rsyslog, unpacked from its Debian package into [`RSYSLOG_ROOT`] (the package conflicts
+/// with syslog-ng-core, which the tests need as well).
+fn rsyslog_unpacked(r: &mut Report) {
+    const NAME: &str = "rsyslog (unpacked)";
+    let root = Path::new(RSYSLOG_ROOT);
+    if root.join("usr/sbin/rsyslogd").exists() {
+        r.add(NAME, Status::Present(RSYSLOG_ROOT.into()));
+        return;
+    }
+    let Some(parent) = root.parent() else { return };
+    if let Err(e) = std::fs::create_dir_all(parent) {
+        r.add(NAME, Status::Failed(format!("{}: {e}", parent.display())));
+        return;
+    }
+    let download = output(
+        Command::new("apt-get")
+            .args(["download", "-q", "rsyslog"])
+            .current_dir(parent),
+    );
+    match download {
+        Some(o) if o.status.success() => {}
+        Some(o) => {
+            return r.add(
+                NAME,
+                Status::Failed(format!("apt-get download: {}", tail(&o))),
+            );
+        }
+        None => return r.add(NAME, Status::Failed("apt-get not found".into())),
+    }
+    let deb = std::fs::read_dir(parent).ok().and_then(|d| {
+        d.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("rsyslog_"))
+        })
+    });
+    let Some(deb) = deb else {
+        return r.add(
+            NAME,
+            Status::Failed("apt-get download left no rsyslog_*.deb".into()),
+        );
+    };
+    match output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(root)) {
+        Some(o) if o.status.success() => r.add(NAME, Status::Installed(RSYSLOG_ROOT.into())),
+        Some(o) => r.add(NAME, Status::Failed(format!("dpkg-deb -x: {}", tail(&o)))),
+        None => r.add(NAME, Status::Failed("dpkg-deb not found".into())),
     }
 }
 

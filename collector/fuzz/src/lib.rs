@@ -4,7 +4,8 @@
 //! `payload` (key=value, CEF, Check Point fields and the FortiGate header), `kmsg`,
 //! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
 //! (field splitting, cursors, entry mapping), `json` (application log lines), `docker`
-//! (json-file records), `cri` (Kubernetes CRI records and log paths). From `collector/`:
+//! (json-file records), `cri` (Kubernetes CRI records and log paths), `net_framing` (TCP/UDP framing of
+//! the net source). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -19,6 +20,10 @@ pub mod parse;
 
 #[path = "../../src/spool/record.rs"]
 pub mod spool_record;
+
+/// The net source's stream framing (octet counting / newline, per frame).
+#[path = "../../src/sources/net/framing.rs"]
+pub mod net_framing;
 
 /// The journal entry mapping (fields → columns), which only needs `parse::journal`.
 #[path = "../../src/sources/journald/entry.rs"]

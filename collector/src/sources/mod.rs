@@ -3,10 +3,12 @@
 //! after `chunk_max_age`), and stops when `shutdown` is set — or, with `once`, when it has
 //! read everything available now.
 
+pub mod app_json;
 pub mod ebpf;
 pub mod file;
 pub mod journald;
 pub mod kmsg;
+pub mod net;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

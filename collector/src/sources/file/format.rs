@@ -8,8 +8,8 @@ use infralog_schemas::{extra_key, source};
 
 use super::framing::Record;
 use crate::batch::{ExtraWriter, LogBatchBuilder, Row};
-use crate::parse::json::{self, Known, MAX_FLATTEN_DEPTH, Value};
 use crate::parse::{self, ParseContext, rfc5424};
+use crate::sources::app_json::AppJson;
 use crate::time::now_ns;
 
 /// How the lines of an input are read.
@@ -45,9 +45,7 @@ pub struct RowWriter {
     /// `extra` entries every row of this file carries (container identity).
     fixed: Vec<(&'static str, String)>,
     pub parse_ctx: ParseContext,
-    message: Vec<u8>,
-    host: Vec<u8>,
-    logger: Vec<u8>,
+    json: AppJson,
     pub builder: LogBatchBuilder,
     /// Records ending at or before this offset were archived before a restart.
     pub skip_until: u64,
@@ -70,9 +68,7 @@ impl RowWriter {
             path,
             fixed,
             parse_ctx,
-            message: Vec::new(),
-            host: Vec::new(),
-            logger: Vec::new(),
+            json: AppJson::default(),
             builder: LogBatchBuilder::with_max_message(64, max_message_bytes),
             skip_until: 0,
             emitted_end: 0,
@@ -134,64 +130,19 @@ impl RowWriter {
                 });
             }
             Format::Syslog => self.builder.append(&base, now, common),
-            Format::Json => match json::parse_app(rec.text) {
-                // A cut line is not valid JSON: it is kept whole (as far as it goes) and
-                // flagged by its parse error.
-                Ok(app) if rec.original_len.is_none() => {
-                    let text = |v: Option<Value<'_>>, out: &mut Vec<u8>| {
-                        out.clear();
-                        v.inspect(|v| v.write_text(out)).is_some()
-                    };
-                    let has_message = text(app.get(Known::Message), &mut self.message);
-                    let has_host = text(app.get(Known::Host), &mut self.host);
-                    let has_logger = text(app.get(Known::Logger), &mut self.logger);
-                    let time = app.time_ns(self.parse_ctx.utc_offset_secs);
-                    let pri = app.level();
-                    let pid = app.pid();
-                    let row = Row {
-                        timestamp_ns: time.unwrap_or(now),
-                        hostname: if has_host { &self.host } else { base.hostname },
-                        pri,
-                        message: if has_message { &self.message } else { rec.text },
-                        process_name: has_logger.then_some(self.logger.as_slice()),
-                        process_id: pid,
-                        ..base
-                    };
-                    // A well-known key whose value did not map stays in `extra`.
-                    let used = |k: Known| match k {
-                        Known::Time => time.is_some(),
-                        Known::Level => pri.is_some(),
-                        Known::Pid => pid.is_some(),
-                        Known::Message | Known::Host | Known::Logger => true,
-                    };
-                    self.builder.append(&row, now, |w| {
-                        common(w);
-                        app.object.leaves(|path, v| {
-                            let skip =
-                                app.is_chosen(path) && json::classify(path).is_some_and(used);
-                            if !skip {
-                                put_dotted(w, path, v);
-                            }
-                        });
-                    });
-                }
-                Ok(_) => self.builder.append(
-                    &Row {
-                        parse_error: Some("json: line longer than the limit"),
-                        ..base
-                    },
+            Format::Json => {
+                let cut = rec.original_len.is_some();
+                let utc_offset = self.parse_ctx.utc_offset_secs;
+                self.json.append(
+                    &mut self.builder,
+                    &base,
+                    cut,
+                    utc_offset,
                     now,
+                    &RESERVED,
                     common,
-                ),
-                Err(why) => self.builder.append(
-                    &Row {
-                        parse_error: Some(why),
-                        ..base
-                    },
-                    now,
-                    common,
-                ),
-            },
+                );
+            }
         }
     }
 }
@@ -211,23 +162,3 @@ const RESERVED: [&str; 11] = [
     extra_key::K8S_POD,
     extra_key::K8S_CONTAINER,
 ];
-
-fn put_dotted(w: &mut ExtraWriter<'_>, path: &[&[u8]], v: Value<'_>) {
-    let mut parts: [&[u8]; 2 * MAX_FLATTEN_DEPTH + 1] = [b""; 2 * MAX_FLATTEN_DEPTH + 1];
-    let mut n = 0;
-    if let [key] = path
-        && RESERVED.iter().any(|r| r.as_bytes() == *key)
-    {
-        parts[0] = b"json.";
-        n = 1;
-    }
-    for (i, k) in path.iter().enumerate() {
-        if i > 0 {
-            parts[n] = b".";
-            n += 1;
-        }
-        parts[n] = k;
-        n += 1;
-    }
-    w.put_filled(&parts[..n], |out| v.write_text(out));
-}

@@ -41,7 +41,8 @@ pub fn load_all(root: &Path) -> Result<Vec<Dataset>> {
 }
 
 fn structured(root: &Path, name: &str) -> PathBuf {
-    root.join(name).join(format!("{name}_2k.log_structured.csv"))
+    root.join(name)
+        .join(format!("{name}_2k.log_structured.csv"))
 }
 
 pub fn load(root: &Path, name: &str) -> Result<Dataset> {

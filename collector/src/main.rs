@@ -211,6 +211,7 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         spool: import_spool(&defaults),
         compact: !args.no_compact,
         progress: true,
+        templates: defaults.detect.templates,
     };
     let report = import(&args.files, &opts)?;
     let secs = report.elapsed.as_secs_f64();

@@ -91,11 +91,12 @@ impl Collector {
             "infra-collector starting"
         );
         let shutdown = Arc::new(AtomicBool::new(false));
-        let pipeline = Pipeline::start(
+        let pipeline = Pipeline::start_mining(
             config.spool_options(),
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
+            config.detect.miner_options(&config.collector.state_dir),
         )?;
         let ctx = SourceContext {
             hostname,

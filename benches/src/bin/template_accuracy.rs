@@ -34,12 +34,14 @@ struct Args {
 }
 
 fn mine(d: &Dataset) -> (Vec<i64>, Miner) {
-    let mut m = Miner::new(MinerConfig { similarity: std::env::var("SIM").ok().and_then(|s| s.parse().ok()).unwrap_or(MinerConfig::default().similarity), ..MinerConfig::default() });
-    let ids = d
-        .contents
-        .iter()
-        .map(|c| m.add(c.as_bytes(), 0))
-        .collect();
+    let mut m = Miner::new(MinerConfig {
+        similarity: std::env::var("SIM")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(MinerConfig::default().similarity),
+        ..MinerConfig::default()
+    });
+    let ids = d.contents.iter().map(|c| m.add(c.as_bytes(), 0)).collect();
     (ids, m)
 }
 
@@ -176,7 +178,13 @@ fn show_errors(d: &Dataset, ids: &[i64], m: &Miner) {
         let mut seen = std::collections::HashSet::new();
         for &i in l {
             if seen.insert(&d.events[i]) && seen.len() <= 4 {
-                println!("      {} ({}×{}): {}", d.events[i], truth_size[d.events[i].as_str()], l.iter().filter(|&&j| d.events[j] == d.events[i]).count(), d.contents[i]);
+                println!(
+                    "      {} ({}×{}): {}",
+                    d.events[i],
+                    truth_size[d.events[i].as_str()],
+                    l.iter().filter(|&&j| d.events[j] == d.events[i]).count(),
+                    d.contents[i]
+                );
             }
         }
     }

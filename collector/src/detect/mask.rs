@@ -73,12 +73,6 @@ impl Masked {
         self.spans.clear();
     }
 
-    fn last_is_wildcard(&self) -> bool {
-        self.spans.last().is_some_and(|&(s, e)| {
-            &self.text[s as usize..e as usize] == WILDCARD
-        })
-    }
-
     fn push_wildcard(&mut self) {
         let s = self.text.len() as u32;
         self.text.extend_from_slice(WILDCARD);
@@ -122,9 +116,32 @@ static CLASS: [u8; 256] = {
 };
 
 const MONTHS_DAYS: [&[u8]; 26] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-    b"Dec", b"January", b"February", b"March", b"April", b"June", b"July", b"August", b"Mon",
-    b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
+    b"Jan",
+    b"Feb",
+    b"Mar",
+    b"Apr",
+    b"May",
+    b"Jun",
+    b"Jul",
+    b"Aug",
+    b"Sep",
+    b"Oct",
+    b"Nov",
+    b"Dec",
+    b"January",
+    b"February",
+    b"March",
+    b"April",
+    b"June",
+    b"July",
+    b"August",
+    b"Mon",
+    b"Tue",
+    b"Wed",
+    b"Thu",
+    b"Fri",
+    b"Sat",
+    b"Sun",
 ];
 
 fn is_month_or_day(t: &[u8]) -> bool {
@@ -192,10 +209,8 @@ fn whole_variable(tok: &[u8]) -> bool {
     // Leading punctuation such as `(` or `"` does not make a path less of one.
     let t = trim_open(tok);
     if t.len() >= 2 {
-        let path_start = t[0] == b'/'
-            || t.starts_with(b"./")
-            || t.starts_with(b"../")
-            || t.starts_with(b"~/");
+        let path_start =
+            t[0] == b'/' || t.starts_with(b"./") || t.starts_with(b"../") || t.starts_with(b"~/");
         if path_start && t[1..].contains(&b'/') {
             return true;
         }
@@ -205,7 +220,12 @@ fn whole_variable(tok: &[u8]) -> bool {
     }
     let mut at = None;
     for (k, w) in t.windows(3).enumerate() {
-        if w == b"://" && k > 0 && t[..k].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+') {
+        if w == b"://"
+            && k > 0
+            && t[..k]
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'+')
+        {
             return true;
         }
         if w[0] == b'@' && at.is_none() {
@@ -276,7 +296,7 @@ fn push_token(tok: &[u8], digits: bool, out: &mut Masked) -> bool {
     if masked
         && out.text[s..]
             .iter()
-        .all(|&b| CLASS[b as usize] == SEP || b == b'<' || b == b'*' || b == b'>')
+            .all(|&b| CLASS[b as usize] == SEP || b == b'<' || b == b'*' || b == b'>')
     {
         // Nothing but variables and separators (`03:40:59`, `10.0.0.1:22`, a MAC): one
         // variable, which collapses with a variable before it.
@@ -306,7 +326,10 @@ mod tests {
             m("PacketResponder 1 for block blk_-6952295868487656571 terminating"),
             "PacketResponder <*> for block <*> terminating"
         );
-        assert_eq!(m("Received from /10.251.30.85:50010 ok"), "Received from <*> ok");
+        assert_eq!(
+            m("Received from /10.251.30.85:50010 ok"),
+            "Received from <*> ok"
+        );
         assert_eq!(m("connect 10.0.0.1:22 port=8080"), "connect <*> port=<*>");
         assert_eq!(m("addr [fe80::1%eth0]:22 up"), "addr <*> up");
         assert_eq!(m("mac 00:1a:2b:3c:4d:5e"), "mac <*>");
@@ -321,7 +344,10 @@ mod tests {
         assert_eq!(m("took 15ms, sent 4KB"), "took <*> sent <*>");
         assert_eq!(m("at Mon Jun 14 15:16:01 ok"), "at <*> <*> <*> ok");
         assert_eq!(m("May I come in"), "May I come in");
-        assert_eq!(m("sent 1190 bytes (1.16 KB) now"), "sent <*> bytes <*> KB) now");
+        assert_eq!(
+            m("sent 1190 bytes (1.16 KB) now"),
+            "sent <*> bytes <*> KB) now"
+        );
         assert_eq!(m("GET /index.html"), "GET /index.html");
         assert_eq!(m("hash deadbeefcafe and face"), "hash <*> and face");
         assert_eq!(m("  "), "");

@@ -123,7 +123,11 @@ pub struct Miner {
 }
 
 fn bucket_key(masked: &Masked) -> u64 {
-    let first = if masked.is_empty() { &[][..] } else { masked.token(0) };
+    let first = if masked.is_empty() {
+        &[][..]
+    } else {
+        masked.token(0)
+    };
     fnv1a(first) ^ (masked.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
@@ -302,16 +306,8 @@ impl Miner {
         else {
             return;
         };
-        let t = self.slots[slot].take().expect("occupied");
-        let key = bucket_key_tokens(&t.tokens);
-        if let Some(b) = self.buckets.get_mut(&key) {
-            b.retain(|&s| s as usize != slot);
-            if b.is_empty() {
-                self.buckets.remove(&key);
-            }
-        }
-        self.by_id.remove(&t.id);
-        self.free.push(slot as u32);
+        let t = self.slots[slot].clone().expect("occupied");
+        self.forget(t.id);
         self.evicted += 1;
         if self.evicted.is_power_of_two() {
             tracing::info!(
@@ -324,6 +320,42 @@ impl Miner {
             );
         }
         self.changes.push(Change::Evicted { id: t.id });
+    }
+
+    /// Puts back a version recovered from the journal: a newer version of a template it
+    /// knows replaces its text, an unknown template is added.
+    pub fn restore_version(&mut self, t: Template) {
+        let Some(&slot) = self.by_id.get(&t.id) else {
+            self.restore(t);
+            return;
+        };
+        let old = self.slots[slot as usize].as_ref().expect("occupied");
+        if t.version <= old.version {
+            return;
+        }
+        let (count, first) = (old.count, old.first_seen_us);
+        self.forget(t.id);
+        self.restore(Template {
+            count,
+            first_seen_us: first.min(t.first_seen_us),
+            ..t
+        });
+    }
+
+    /// Drops a template (evicted before a crash).
+    pub fn forget(&mut self, id: i64) {
+        let Some(slot) = self.by_id.remove(&id) else {
+            return;
+        };
+        let t = self.slots[slot as usize].take().expect("occupied");
+        let key = bucket_key_tokens(&t.tokens);
+        if let Some(b) = self.buckets.get_mut(&key) {
+            b.retain(|&s| s != slot);
+            if b.is_empty() {
+                self.buckets.remove(&key);
+            }
+        }
+        self.free.push(slot);
     }
 
     /// Puts back a template recovered from the state directory.

@@ -2,7 +2,8 @@
 //! and the invariants every fuzz target checks. Targets: `rfc3164`, `rfc5424`, `kmsg`,
 //! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
 //! (field splitting, cursors, entry mapping), `json` (application log lines), `docker`
-//! (json-file records), `cri` (Kubernetes CRI records and log paths). From `collector/`:
+//! (json-file records), `cri` (Kubernetes CRI records and log paths), `template`
+//! (masking and template mining). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -17,6 +18,12 @@ pub mod parse;
 
 #[path = "../../src/spool/record.rs"]
 pub mod spool_record;
+
+/// The template miner's masking and matching (`template` target).
+#[path = "../../src/detect/mask.rs"]
+pub mod mask;
+#[path = "../../src/detect/miner.rs"]
+pub mod miner;
 
 /// The journal entry mapping (fields → columns), which only needs `parse::journal`.
 #[path = "../../src/sources/journald/entry.rs"]

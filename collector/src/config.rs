@@ -48,14 +48,28 @@ impl Default for DetectConfig {
 }
 
 impl DetectConfig {
-    /// The miner's options, its state in `<state_dir>/templates`; `None` when off.
-    pub fn miner_options(&self, state_dir: &Path) -> Option<crate::detect::MinerOptions> {
+    /// The miner's options, its state in `<collector.state_dir>/templates`, the
+    /// `templates` table in the archive; `None` when off.
+    pub fn miner_options(config: &Config) -> Option<crate::detect::MinerOptions> {
+        let mut opts = config
+            .detect
+            .miner_options_in(&config.collector.state_dir)?;
+        opts.table = Some(crate::detect::stage::TableTarget {
+            archive: config.archive.path.clone(),
+            s3: config.archive.s3.clone(),
+            hostname: config.hostname(),
+        });
+        Some(opts)
+    }
+
+    fn miner_options_in(&self, state_dir: &Path) -> Option<crate::detect::MinerOptions> {
         self.templates.then(|| crate::detect::MinerOptions {
             config: crate::detect::MinerConfig {
                 max_templates: self.max_templates,
                 ..Default::default()
             },
             state_dir: Some(state_dir.join("templates")),
+            table: None,
         })
     }
 }

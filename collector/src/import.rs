@@ -80,6 +80,11 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
     let miner = opts.templates.then(|| crate::detect::MinerOptions {
         config: crate::detect::MinerConfig::default(),
         state_dir: None,
+        table: Some(crate::detect::stage::TableTarget {
+            archive: opts.archive.clone(),
+            s3: opts.s3.clone(),
+            hostname: opts.hostname.clone(),
+        }),
     });
     let pipeline = Pipeline::start_mining(
         opts.spool.clone(),

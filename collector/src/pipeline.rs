@@ -62,7 +62,7 @@ impl Pipeline {
         let miner = match miner {
             Some(opts) => {
                 let (mined_tx, mined_rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
-                let stage = MinerStage::spawn(opts, mined_rx, tx)?;
+                let stage = MinerStage::spawn(opts, &spool.instance, mined_rx, tx)?;
                 tx = mined_tx;
                 Some(stage)
             }

@@ -96,7 +96,7 @@ impl Collector {
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
-            config.detect.miner_options(&config.collector.state_dir),
+            crate::config::DetectConfig::miner_options(config),
         )?;
         let ctx = SourceContext {
             hostname,

@@ -53,9 +53,26 @@ pub struct Template {
     pub count: u64,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
+    /// Every text it had, oldest first (the last one is the current text).
+    pub versions: Vec<Version>,
+    /// The line that started it (its first [`EXAMPLE_BYTES`] bytes).
+    pub example: Box<str>,
     /// Miner clock of the last line it took (for least-recently-used eviction).
     pub(crate) last_used: u64,
+    /// Took a line or changed since the `templates` table was last written.
+    pub dirty: bool,
 }
+
+/// One text of a template, and the event time of the line that made it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub version: u32,
+    pub text: Box<str>,
+    pub since_us: i64,
+}
+
+/// Bytes of a template's example line that are kept.
+pub const EXAMPLE_BYTES: usize = 512;
 
 impl Template {
     /// The current text, tokens joined by one space.
@@ -84,6 +101,8 @@ pub enum Change {
         version: u32,
         text: String,
         at_us: i64,
+        /// The first line, with version 1.
+        example: Option<String>,
     },
     /// A template was evicted to make room.
     Evicted { id: i64 },
@@ -196,7 +215,7 @@ impl Miner {
         let best = self.best_match(key, &masked);
         let id = match best {
             Some(slot) => self.absorb(slot, &masked, at_us),
-            None => self.create(key, &masked, at_us),
+            None => self.create(key, &masked, line, at_us),
         };
         self.masked = masked;
         id
@@ -233,22 +252,30 @@ impl Miner {
             }
         }
         t.count += 1;
+        t.dirty = true;
         t.last_used = clock;
         t.first_seen_us = t.first_seen_us.min(at_us);
         t.last_seen_us = t.last_seen_us.max(at_us);
         if generalised {
             t.version += 1;
+            let text = t.text();
+            t.versions.push(Version {
+                version: t.version,
+                text: text.as_str().into(),
+                since_us: at_us,
+            });
             self.changes.push(Change::Version {
                 id: t.id,
                 version: t.version,
-                text: t.text(),
+                text,
                 at_us,
+                example: None,
             });
         }
         t.id
     }
 
-    fn create(&mut self, key: u64, masked: &Masked, at_us: i64) -> i64 {
+    fn create(&mut self, key: u64, masked: &Masked, line: &[u8], at_us: i64) -> i64 {
         masked.joined(&mut self.scratch);
         let mut id = template_id(&self.scratch);
         // Two texts with one hash in one miner (odds 2^-63 per pair): the later one takes
@@ -259,6 +286,9 @@ impl Miner {
         if self.by_id.len() >= self.config.max_templates {
             self.evict_one();
         }
+        let text = String::from_utf8_lossy(&self.scratch).into_owned();
+        let example: Box<str> =
+            String::from_utf8_lossy(&line[..line.len().min(EXAMPLE_BYTES)]).into();
         let t = Template {
             id,
             version: 1,
@@ -266,13 +296,21 @@ impl Miner {
             count: 1,
             first_seen_us: at_us,
             last_seen_us: at_us,
+            versions: vec![Version {
+                version: 1,
+                text: text.as_str().into(),
+                since_us: at_us,
+            }],
+            example: example.clone(),
             last_used: self.clock,
+            dirty: true,
         };
         self.changes.push(Change::Version {
             id,
             version: 1,
-            text: t.text(),
+            text,
             at_us,
+            example: Some(example.into()),
         });
         self.insert(key, t);
         id
@@ -333,11 +371,20 @@ impl Miner {
         if t.version <= old.version {
             return;
         }
-        let (count, first) = (old.count, old.first_seen_us);
+        let (count, first, example) = (old.count, old.first_seen_us, old.example.clone());
+        let mut versions = old.versions.clone();
+        versions.extend(
+            t.versions
+                .iter()
+                .filter(|v| v.version > old.version)
+                .cloned(),
+        );
         self.forget(t.id);
         self.restore(Template {
             count,
             first_seen_us: first.min(t.first_seen_us),
+            versions,
+            example,
             ..t
         });
     }
@@ -356,6 +403,13 @@ impl Miner {
             }
         }
         self.free.push(slot);
+    }
+
+    /// Marks every template as written to the `templates` table.
+    pub fn mark_written(&mut self) {
+        for t in self.slots.iter_mut().flatten() {
+            t.dirty = false;
+        }
     }
 
     /// Puts back a template recovered from the state directory.

@@ -9,6 +9,7 @@ pub mod mask;
 pub mod miner;
 pub mod stage;
 pub mod state;
+pub mod table;
 
-pub use miner::{Change, Miner, MinerConfig, Template, template_id};
+pub use miner::{Change, Miner, MinerConfig, Template, Version, template_id};
 pub use stage::{MinerOptions, MinerStage};

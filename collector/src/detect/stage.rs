@@ -16,10 +16,13 @@ use infralog_schemas::col;
 
 use super::miner::{Miner, MinerConfig};
 use super::state::TemplateState;
+use super::table::TableWriter;
+use crate::archive::Archive;
 use crate::chunk::Chunk;
 
-/// How often the miner's snapshot is rewritten (the journal keeps what changed between).
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(60);
+/// How often the `templates` table gets a file and the miner's snapshot is rewritten (the
+/// journal keeps what changed between).
+const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct MinerOptions {
@@ -27,6 +30,16 @@ pub struct MinerOptions {
     /// Where the miner's state lives (`<state_dir>/templates`); `None`: in memory only
     /// (import, which reads finished files and needs no resumption).
     pub state_dir: Option<PathBuf>,
+    /// Where the `templates` table is written; `None`: not written.
+    pub table: Option<TableTarget>,
+}
+
+/// The archive the `templates` table goes to, and the hostname it is filed under.
+#[derive(Debug, Clone)]
+pub struct TableTarget {
+    pub archive: String,
+    pub s3: infralog_store::S3Settings,
+    pub hostname: String,
 }
 
 #[derive(Debug, Default)]
@@ -47,7 +60,12 @@ pub struct MinerStage {
 impl MinerStage {
     /// Recovers the miner's state, then mines every chunk from `rx` and passes it on to
     /// `tx`, until every sender of `rx` is gone.
-    pub fn spawn(opts: MinerOptions, rx: Receiver<Chunk>, tx: Sender<Chunk>) -> Result<Self> {
+    pub fn spawn(
+        opts: MinerOptions,
+        instance: &str,
+        rx: Receiver<Chunk>,
+        tx: Sender<Chunk>,
+    ) -> Result<Self> {
         let mut miner = Miner::new(opts.config);
         let state = opts.state_dir.as_ref().and_then(|dir| {
             TemplateState::open(dir, &mut miner)
@@ -56,11 +74,31 @@ impl MinerStage {
                 })
                 .ok()
         });
+        let table = opts.table.as_ref().and_then(|t| {
+            Archive::open_with(&t.archive, &t.s3)
+                .map(|archive| TableWriter {
+                    archive,
+                    hostname: t.hostname.clone(),
+                    instance: instance.to_string(),
+                })
+                .map_err(|e| tracing::error!("the templates table will not be written: {e:#}"))
+                .ok()
+        });
         let stats = Arc::new(MinerStats::default());
         let s = stats.clone();
         let thread = std::thread::Builder::new()
             .name("miner".into())
-            .spawn(move || run(miner, state, rx, tx, &s))
+            .spawn(move || {
+                let mut saver = Saver {
+                    state,
+                    table,
+                    seq: 0,
+                };
+                if let Some(st) = &saver.state {
+                    saver.seq = st.table_seq;
+                }
+                run(miner, saver, rx, tx, &s)
+            })
             .context("cannot start the miner thread")?;
         Ok(Self { stats, thread })
     }
@@ -83,14 +121,59 @@ impl MinerStage {
     }
 }
 
+/// What keeps the miner's work: its state directory and the `templates` table.
+struct Saver {
+    state: Option<TemplateState>,
+    table: Option<TableWriter>,
+    /// Sequence number of the next table file.
+    seq: u64,
+}
+
+impl Saver {
+    /// Journals what changed; new ids must be durable before rows carrying them can be.
+    fn journal(&mut self, miner: &mut Miner) {
+        let changes = miner.take_changes();
+        if let Some(st) = self.state.as_mut()
+            && let Err(e) = st.append(&changes)
+        {
+            // Degrade, never die: ids stay stable without the state (they are hashes of
+            // the first text); only resuming the exact templates after a restart is lost.
+            tracing::error!("template miner state not saved any more: {e:#}");
+            self.state = None;
+        }
+    }
+
+    /// Writes the table file of what changed, then the snapshot (which records the next
+    /// file's sequence number: after a crash before the snapshot, the same file is
+    /// written again, with every template, since all recovered ones count as changed).
+    fn flush(&mut self, miner: &mut Miner) -> Result<()> {
+        if let Some(t) = &self.table {
+            match t.write(miner, self.seq, crate::time::now_ns() / 1000) {
+                Ok(0) => {}
+                Ok(_) => {
+                    miner.mark_written();
+                    self.seq += 1;
+                }
+                Err(e) => tracing::warn!("templates table not written (will retry): {e:#}"),
+            }
+        }
+        if let Some(st) = self.state.as_mut() {
+            st.table_seq = self.seq;
+            st.snapshot(miner)
+                .context("cannot write the template miner snapshot")?;
+        }
+        Ok(())
+    }
+}
+
 fn run(
     mut miner: Miner,
-    mut state: Option<TemplateState>,
+    mut saver: Saver,
     rx: Receiver<Chunk>,
     tx: Sender<Chunk>,
     stats: &MinerStats,
 ) -> Result<()> {
-    let mut last_snapshot = Instant::now();
+    let mut last_flush = Instant::now();
     for chunk in rx {
         let t = Instant::now();
         let batch = mine_batch(&mut miner, &chunk.batch)?;
@@ -102,22 +185,13 @@ fn run(
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         stats.templates.store(miner.len() as u64, Ordering::Relaxed);
         stats.evicted.store(miner.evicted, Ordering::Relaxed);
-        if let Some(st) = state.as_mut() {
-            // New ids must be durable before rows carrying them can be.
-            let mut saved = st.append(&miner.take_changes());
-            if saved.is_ok() && last_snapshot.elapsed() >= SNAPSHOT_EVERY && st.journal_lines > 0 {
-                saved = st.snapshot(&miner);
-                last_snapshot = Instant::now();
+        saver.journal(&mut miner);
+        if last_flush.elapsed() >= FLUSH_EVERY {
+            if let Err(e) = saver.flush(&mut miner) {
+                tracing::error!("{e:#}");
+                saver.state = None;
             }
-            if let Err(e) = saved {
-                // Degrade, never die: ids stay stable without the state (they are hashes
-                // of the first text); only resuming the exact templates after a restart
-                // is lost.
-                tracing::error!("template miner state not saved any more: {e:#}");
-                state = None;
-            }
-        } else {
-            miner.take_changes();
+            last_flush = Instant::now();
         }
         if tx
             .send(Chunk {
@@ -129,11 +203,7 @@ fn run(
             anyhow::bail!("the spool writer stopped");
         }
     }
-    if let Some(st) = state.as_mut() {
-        st.snapshot(&miner)
-            .context("cannot write the template miner snapshot")?;
-    }
-    Ok(())
+    saver.flush(&mut miner)
 }
 
 /// `batch` with its `template_id` column filled from its messages, mined at their event

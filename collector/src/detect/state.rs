@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::miner::{Change, Miner, Template};
+use super::miner::{Change, Miner, Template, Version};
 
 #[derive(Serialize, Deserialize)]
 struct SavedTemplate {
@@ -33,6 +33,18 @@ struct SavedTemplate {
     count: u64,
     first_seen_us: i64,
     last_seen_us: i64,
+    /// (version, text, since) of every version, oldest first.
+    #[serde(default)]
+    versions: Vec<(u32, String, i64)>,
+    #[serde(default)]
+    example: String,
+}
+
+/// The first line of the snapshot: what is not a template.
+#[derive(Serialize, Deserialize, Default)]
+struct SnapshotHeader {
+    /// Sequence number of the next `templates` table file.
+    table_seq: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,6 +55,8 @@ enum JournalLine {
         version: u32,
         text: String,
         at_us: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        example: Option<String>,
     },
     Evicted {
         id: i64,
@@ -54,9 +68,11 @@ pub struct TemplateState {
     journal: File,
     /// Lines in the journal since the last snapshot.
     pub journal_lines: u64,
+    /// Sequence number of the next `templates` table file (kept in the snapshot).
+    pub table_seq: u64,
 }
 
-fn template(id: i64, version: u32, text: &str, count: u64, first: i64, last: i64) -> Template {
+fn template(id: i64, version: u32, text: &str, first: i64, last: i64) -> Template {
     Template {
         id,
         version,
@@ -65,10 +81,19 @@ fn template(id: i64, version: u32, text: &str, count: u64, first: i64, last: i64
             .filter(|t| !t.is_empty())
             .map(|t| Box::from(t.as_bytes()))
             .collect(),
-        count,
+        count: 0,
         first_seen_us: first,
         last_seen_us: last,
+        versions: vec![Version {
+            version,
+            text: text.into(),
+            since_us: first,
+        }],
+        example: "".into(),
         last_used: 0,
+        // Recovered templates are written to the table again: the write before a crash
+        // may not have happened.
+        dirty: true,
     }
 }
 
@@ -78,20 +103,34 @@ impl TemplateState {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let snapshot = dir.join("snapshot");
         let mut restored = 0usize;
+        let mut table_seq = 0;
         if let Ok(f) = File::open(&snapshot) {
             for line in BufReader::new(f).lines() {
                 let line = line.with_context(|| format!("cannot read {}", snapshot.display()))?;
+                if let Ok(h) = serde_json::from_str::<SnapshotHeader>(&line)
+                    && !line.contains("\"id\"")
+                {
+                    table_seq = h.table_seq;
+                    continue;
+                }
                 // The snapshot is renamed into place whole: a line that does not parse
                 // was written by a newer version; it is skipped, not fatal.
-                if let Ok(t) = serde_json::from_str::<SavedTemplate>(&line) {
-                    miner.restore(template(
-                        t.id,
-                        t.version,
-                        &t.text,
-                        t.count,
-                        t.first_seen_us,
-                        t.last_seen_us,
-                    ));
+                if let Ok(s) = serde_json::from_str::<SavedTemplate>(&line) {
+                    let mut t = template(s.id, s.version, &s.text, s.first_seen_us, s.last_seen_us);
+                    t.count = s.count;
+                    t.example = s.example.into();
+                    if !s.versions.is_empty() {
+                        t.versions = s
+                            .versions
+                            .into_iter()
+                            .map(|(version, text, since_us)| Version {
+                                version,
+                                text: text.into(),
+                                since_us,
+                            })
+                            .collect();
+                    }
+                    miner.restore(t);
                     restored += 1;
                 }
             }
@@ -137,7 +176,12 @@ impl TemplateState {
                     version,
                     text,
                     at_us,
-                } => miner.restore_version(template(id, version, &text, 0, at_us, at_us)),
+                    example,
+                } => {
+                    let mut t = template(id, version, &text, at_us, at_us);
+                    t.example = example.unwrap_or_default().into();
+                    miner.restore_version(t)
+                }
                 JournalLine::Evicted { id } => miner.forget(id),
             }
         }
@@ -159,6 +203,7 @@ impl TemplateState {
             dir: dir.to_path_buf(),
             journal,
             journal_lines: replayed,
+            table_seq,
         })
     }
 
@@ -175,11 +220,13 @@ impl TemplateState {
                     version,
                     text,
                     at_us,
+                    example,
                 } => JournalLine::Version {
                     id: *id,
                     version: *version,
                     text: text.clone(),
                     at_us: *at_us,
+                    example: example.clone(),
                 },
                 Change::Evicted { id } => JournalLine::Evicted { id: *id },
             };
@@ -198,6 +245,13 @@ impl TemplateState {
     pub fn snapshot(&mut self, miner: &Miner) -> Result<()> {
         let tmp = self.dir.join("snapshot.tmp");
         let mut buf = Vec::new();
+        serde_json::to_writer(
+            &mut buf,
+            &SnapshotHeader {
+                table_seq: self.table_seq,
+            },
+        )?;
+        buf.push(b'\n');
         for t in miner.templates() {
             serde_json::to_writer(
                 &mut buf,
@@ -208,6 +262,12 @@ impl TemplateState {
                     count: t.count,
                     first_seen_us: t.first_seen_us,
                     last_seen_us: t.last_seen_us,
+                    versions: t
+                        .versions
+                        .iter()
+                        .map(|v| (v.version, v.text.to_string(), v.since_us))
+                        .collect(),
+                    example: t.example.to_string(),
                 },
             )?;
             buf.push(b'\n');

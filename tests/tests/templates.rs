@@ -91,3 +91,39 @@ fn import_fills_template_id_and_writes_the_templates_table() {
         other.iter().map(|(id, t)| (id, &t.0)).collect::<Vec<_>>()
     );
 }
+
+/// `infra-collector mine` prints one CSV row per line, in order; run again from the state
+/// the first run saved, it gives every line the same id.
+#[test]
+fn mine_prints_a_template_per_line_and_resumes_from_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mine = || {
+        let out = run_ok(
+            Command::new(bin("infra-collector"))
+                .args(["mine", "--format", "rfc3164", "--state"])
+                .arg(&state)
+                .arg(loghub("Linux/Linux_2k.log")),
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = mine();
+    let rows: Vec<Vec<String>> = first.lines().map(infralog_tests::csv_fields).collect();
+    assert_eq!(rows[0], ["line", "template_id", "template"]);
+    assert_eq!(rows.len(), 2001);
+    assert!(
+        rows[1..]
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r[0] == (i + 1).to_string())
+    );
+    assert!(rows[1..].iter().all(|r| r[1].parse::<i64>().unwrap() > 0));
+    assert!(state.join("snapshot").exists());
+    let again = mine();
+    let ids = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| infralog_tests::csv_fields(l)[1].clone())
+            .collect()
+    };
+    assert_eq!(ids(&first), ids(&again));
+}

@@ -6,6 +6,7 @@
 //! - [`stage`] runs the miner on the ingest path, between the sources and the spool.
 
 pub mod mask;
+pub mod mine;
 pub mod miner;
 pub mod stage;
 pub mod state;

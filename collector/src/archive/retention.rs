@@ -7,8 +7,12 @@ use anyhow::Result;
 use super::{Archive, partitions};
 use crate::time::format_date;
 
-/// Tables whose partitions retention manages.
-pub const TABLES: &[&str] = &[infralog_schemas::LOGS_TABLE];
+/// Tables whose partitions retention manages. A `templates` partition holds the templates
+/// last seen that day: it goes with that day's logs.
+pub const TABLES: &[&str] = &[
+    infralog_schemas::LOGS_TABLE,
+    infralog_schemas::templates::TEMPLATES_TABLE,
+];
 
 /// One partition that is (or, in a dry run, would be) deleted.
 #[derive(Debug, Clone, PartialEq, Eq)]

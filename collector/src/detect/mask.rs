@@ -25,8 +25,10 @@
 //! - month and weekday names right before a token with a digit are one `<*>` (`Mon Jun
 //!   20` is a date, `May I` is not).
 //!
-//! Adjacent `<*>` tokens are not merged: measured on Loghub, merging them joined true
-//! templates that differ only by an empty field (`()` against `(host.example)`).
+//! Adjacent `<*>` tokens are one `<*>`, so that lists of ids of any length and dates of
+//! several tokens do not change the token count; a variable token in brackets keeps them
+//! (`(<*>)`), so that an empty field `()` and a filled one `(host.example)` still have
+//! the same number of tokens.
 
 /// The masked text of a variable.
 pub const WILDCARD: &[u8] = b"<*>";
@@ -74,6 +76,15 @@ impl Masked {
     }
 
     fn push_wildcard(&mut self) {
+        // A run of variables is one variable: lists of ids of any length (`blk_1 blk_2
+        // …`), dates of several tokens.
+        if self
+            .spans
+            .last()
+            .is_some_and(|&(s, e)| &self.text[s as usize..e as usize] == WILDCARD)
+        {
+            return;
+        }
         let s = self.text.len() as u32;
         self.text.extend_from_slice(WILDCARD);
         self.spans.push((s, self.text.len() as u32));
@@ -299,9 +310,28 @@ fn push_token(tok: &[u8], digits: bool, out: &mut Masked) -> bool {
             .all(|&b| CLASS[b as usize] == SEP || b == b'<' || b == b'*' || b == b'>')
     {
         // Nothing but variables and separators (`03:40:59`, `10.0.0.1:22`, a MAC): one
-        // variable, which collapses with a variable before it.
+        // variable, which joins a variable before it. Brackets around it stay, so that
+        // `(host-1.example)` and `()` keep the same number of tokens.
+        let (first, last) = (tok[0], tok[tok.len() - 1]);
+        let wrapped = tok.len() >= 2
+            && matches!(
+                (first, last),
+                (b'(', b')')
+                    | (b'[', b']')
+                    | (b'{', b'}')
+                    | (b'<', b'>')
+                    | (b'"', b'"')
+                    | (b'\'', b'\'')
+            );
         out.text.truncate(s);
-        out.push_wildcard();
+        if wrapped {
+            out.text.push(first);
+            out.text.extend_from_slice(WILDCARD);
+            out.text.push(last);
+            out.spans.push((s as u32, out.text.len() as u32));
+        } else {
+            out.push_wildcard();
+        }
         return true;
     }
     out.spans.push((s as u32, out.text.len() as u32));
@@ -338,11 +368,11 @@ mod tests {
             m("req 550e8400-e29b-41d4-a716-446655440000 done"),
             "req <*> done"
         );
-        assert_eq!(m("GET https://example.com/a/b?c=1 200"), "GET <*> <*>");
+        assert_eq!(m("GET https://example.com/a/b?c=1 200"), "GET <*>");
         assert_eq!(m("open /var/log/syslog failed"), "open <*> failed");
         assert_eq!(m("mail to bob@example.com"), "mail to <*>");
         assert_eq!(m("took 15ms, sent 4KB"), "took <*> sent <*>");
-        assert_eq!(m("at Mon Jun 14 15:16:01 ok"), "at <*> <*> <*> ok");
+        assert_eq!(m("at Mon Jun 14 15:16:01 ok"), "at <*> ok");
         assert_eq!(m("May I come in"), "May I come in");
         assert_eq!(
             m("sent 1190 bytes (1.16 KB) now"),
@@ -351,6 +381,8 @@ mod tests {
         assert_eq!(m("GET /index.html"), "GET /index.html");
         assert_eq!(m("hash deadbeefcafe and face"), "hash <*> and face");
         assert_eq!(m("  "), "");
+        assert_eq!(m("delete blk_1 blk_2 blk_3 now"), "delete <*> now");
+        assert_eq!(m("from 1.2.3.4 (h-1.example) at"), "from <*> (<*>) at");
     }
 
     #[test]

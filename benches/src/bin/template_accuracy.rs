@@ -34,13 +34,7 @@ struct Args {
 }
 
 fn mine(d: &Dataset) -> (Vec<i64>, Miner) {
-    let mut m = Miner::new(MinerConfig {
-        similarity: std::env::var("SIM")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(MinerConfig::default().similarity),
-        ..MinerConfig::default()
-    });
+    let mut m = Miner::new(MinerConfig::default());
     let ids = d.contents.iter().map(|c| m.add(c.as_bytes(), 0)).collect();
     (ids, m)
 }

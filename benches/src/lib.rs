@@ -2,4 +2,5 @@
 //! generator (`gen-corpus`), the end-to-end harness (`e2e`) and the criterion benches.
 
 pub mod corpus;
+pub mod loghub;
 pub mod rng;

@@ -24,6 +24,54 @@ pub struct Config {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub sources: SourcesConfig,
+    #[serde(default)]
+    pub detect: DetectConfig,
+}
+
+/// The template miner on the ingest path (`template_id` column).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Mine templates of every line; off: `template_id` stays null.
+    pub templates: bool,
+    /// Templates kept in memory; beyond it the least recently used one is evicted.
+    pub max_templates: usize,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        Self {
+            templates: true,
+            max_templates: crate::detect::MinerConfig::default().max_templates,
+        }
+    }
+}
+
+impl DetectConfig {
+    /// The miner's options, its state in `<collector.state_dir>/templates`, the
+    /// `templates` table in the archive; `None` when off.
+    pub fn miner_options(config: &Config) -> Option<crate::detect::MinerOptions> {
+        let mut opts = config
+            .detect
+            .miner_options_in(&config.collector.state_dir)?;
+        opts.table = Some(crate::detect::stage::TableTarget {
+            archive: config.archive.path.clone(),
+            s3: config.archive.s3.clone(),
+            hostname: config.hostname(),
+        });
+        Some(opts)
+    }
+
+    fn miner_options_in(&self, state_dir: &Path) -> Option<crate::detect::MinerOptions> {
+        self.templates.then(|| crate::detect::MinerOptions {
+            config: crate::detect::MinerConfig {
+                max_templates: self.max_templates,
+                ..Default::default()
+            },
+            state_dir: Some(state_dir.join("templates")),
+            table: None,
+        })
+    }
 }
 
 /// How long the archive keeps data.
@@ -197,7 +245,11 @@ impl Config {
     }
 
     fn validate(&self, origin: &str) -> Result<()> {
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
+            (
+                self.detect.max_templates >= 1,
+                "detect.max_templates must be at least 1",
+            ),
             (
                 self.collector.chunk_rows > 0,
                 "collector.chunk_rows must be at least 1",

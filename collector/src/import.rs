@@ -47,6 +47,8 @@ pub struct ImportOptions {
     pub compact: bool,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Fill `template_id` with the template miner.
+    pub templates: bool,
 }
 
 #[derive(Debug, Default)]
@@ -74,11 +76,22 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
         "import spool {} exists already",
         opts.spool.dir.display()
     );
-    let pipeline = Pipeline::start(
+    // Imported files are read whole: the miner needs no saved state to resume.
+    let miner = opts.templates.then(|| crate::detect::MinerOptions {
+        config: crate::detect::MinerConfig::default(),
+        state_dir: None,
+        table: Some(crate::detect::stage::TableTarget {
+            archive: opts.archive.clone(),
+            s3: opts.s3.clone(),
+            hostname: opts.hostname.clone(),
+        }),
+    });
+    let pipeline = Pipeline::start_mining(
         opts.spool.clone(),
         archive,
         opts.archiver,
         Arc::new(AtomicBool::new(false)),
+        miner,
     )?;
     let tx = pipeline.chunks.clone();
     let instance = pipeline.instance.clone();

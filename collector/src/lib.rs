@@ -6,6 +6,7 @@ pub mod archive;
 pub mod batch;
 pub mod chunk;
 pub mod config;
+pub mod detect;
 pub mod identity;
 pub mod import;
 pub mod lines;

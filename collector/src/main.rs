@@ -71,6 +71,18 @@ enum Command {
     },
     /// Backfill log files into the archive.
     Import(ImportArgs),
+    /// Print the template of every line of FILEs as CSV `line,template_id,template`
+    /// (input order) and a summary on stderr.
+    Mine {
+        #[arg(long, value_enum, default_value = "auto")]
+        format: infralog_collector::detect::mine::MineFormat,
+        /// Start from, and save to, this miner state directory (as the collector's
+        /// `<state_dir>/templates`).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Rewrite the archive's files of an older schema version as the current version
     /// (each file is replaced under its own name; see `archive::migrate`).
     Migrate {
@@ -136,6 +148,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, once } => run(config, once),
         Command::Import(args) => run_import(args),
+        Command::Mine {
+            format,
+            state,
+            files,
+        } => mine(&files, format, state.as_deref()),
         Command::Spool { action, config } => spool(action, config),
         Command::Retention {
             config,
@@ -211,6 +228,7 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         spool: import_spool(&defaults),
         compact: !args.no_compact,
         progress: true,
+        templates: defaults.detect.templates,
     };
     let report = import(&args.files, &opts)?;
     let secs = report.elapsed.as_secs_f64();
@@ -235,6 +253,22 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         eprintln!("{} file(s) could not be imported", report.failed.len());
         Ok(ExitCode::from(2))
     }
+}
+
+fn mine(
+    files: &[PathBuf],
+    format: infralog_collector::detect::mine::MineFormat,
+    state: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let s = infralog_collector::detect::mine::mine_files(files, format, state, &mut out)?;
+    std::io::Write::flush(&mut out)?;
+    eprintln!(
+        "mined {} lines: {} templates, {} evicted",
+        s.lines, s.templates, s.evicted
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn spool(action: SpoolAction, config: Option<PathBuf>) -> Result<ExitCode> {

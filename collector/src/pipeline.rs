@@ -11,6 +11,7 @@ use crossbeam_channel::Sender;
 use crate::archive::archiver::{ArchiverStats, SpoolHandoff};
 use crate::archive::{Archive, ArchiveReport, Archiver, ArchiverOptions};
 use crate::chunk::Chunk;
+use crate::detect::{MinerOptions, MinerStage};
 use crate::spool::writer::SpoolStats;
 use crate::spool::{RecoveryReport, Spool, SpoolOptions, SpoolWriter};
 use crate::state::CheckpointStore;
@@ -30,6 +31,7 @@ pub struct Pipeline {
     pub archiver_stats: Arc<ArchiverStats>,
     writer: SpoolWriter,
     archiver: Archiver,
+    miner: Option<MinerStage>,
     _lock: File,
 }
 
@@ -42,8 +44,30 @@ impl Pipeline {
         archiver: ArchiverOptions,
         shutdown: Arc<AtomicBool>,
     ) -> Result<Pipeline> {
+        Self::start_mining(spool, archive, archiver, shutdown, None)
+    }
+
+    /// [`Pipeline::start`] with the template miner between the sources and the spool
+    /// writer, when `miner` is given.
+    pub fn start_mining(
+        spool: SpoolOptions,
+        archive: Archive,
+        archiver: ArchiverOptions,
+        shutdown: Arc<AtomicBool>,
+        miner: Option<MinerOptions>,
+    ) -> Result<Pipeline> {
         let spool = Spool::open(spool)?;
-        let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+        let (mut tx, rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+        // The miner takes the sources' chunks and passes them on to the writer.
+        let miner = match miner {
+            Some(opts) => {
+                let (mined_tx, mined_rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+                let stage = MinerStage::spawn(opts, &spool.instance, mined_rx, tx)?;
+                tx = mined_tx;
+                Some(stage)
+            }
+            None => None,
+        };
         let (sealed_tx, sealed_rx) = crossbeam_channel::unbounded();
         let writer = SpoolWriter::spawn(&spool, rx, sealed_tx, shutdown.clone())?;
         let lock = spool.take_lock()?;
@@ -63,6 +87,7 @@ impl Pipeline {
             archiver_stats: archiver.stats.clone(),
             writer,
             archiver,
+            miner,
             _lock: lock,
         })
     }
@@ -71,6 +96,7 @@ impl Pipeline {
     /// and the archiver has archived every sealed segment it could.
     pub fn finish(self) -> Result<ArchiveReport> {
         drop(self.chunks);
+        let mined = self.miner.map_or(Ok(()), |m| m.join());
         let written = self.writer.join().context("spool writer failed");
         let archived = self.archiver.join().context("archiver failed");
         let s = &self.spool_stats;
@@ -88,6 +114,7 @@ impl Pipeline {
             write_errors = s.write_errors.load(Ordering::Relaxed),
             "spool"
         );
+        mined?;
         written?;
         archived
     }

@@ -93,11 +93,12 @@ impl Collector {
             "infra-collector starting"
         );
         let shutdown = Arc::new(AtomicBool::new(false));
-        let pipeline = Pipeline::start(
+        let pipeline = Pipeline::start_mining(
             config.spool_options(),
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
+            crate::config::DetectConfig::miner_options(config),
         )?;
         let ctx = SourceContext {
             hostname,

@@ -19,6 +19,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
 pub mod files;
+pub mod templates;
 
 /// The version of the files writers produce. Bumped whenever a change is more than a new
 /// nullable column (see the rule in README.md); each bump keeps the previous shape in a
@@ -329,6 +330,11 @@ pub fn tables() -> Vec<Table> {
             name: STATS_TABLE,
             schema: stats_schema(),
             file_schema: stats_file_schema(),
+        },
+        Table {
+            name: templates::TEMPLATES_TABLE,
+            schema: templates::templates_schema(),
+            file_schema: templates::templates_file_schema(),
         },
     ]
 }

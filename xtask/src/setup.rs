@@ -63,6 +63,8 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("pyspark", "pyspark==4.3.0"),
     // moto_server: a real S3 API on 127.0.0.1 for the archive tests (boto3 comes with it).
     ("moto.server", "moto[server]==5.2.1"),
+    // Drain3: the template miner the accuracy harness compares ours with.
+    ("drain3", "drain3==0.9.11"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

@@ -4,8 +4,8 @@
 //! `payload` (key=value, CEF, Check Point fields and the FortiGate header), `kmsg`,
 //! `auto` (`parse_line(Format::Auto, ..)`), `spool_record` (spool segment recovery), `journal`
 //! (field splitting, cursors, entry mapping), `json` (application log lines), `docker`
-//! (json-file records), `cri` (Kubernetes CRI records and log paths), `net_framing` (TCP/UDP framing of
-//! the net source). From `collector/`:
+//! (json-file records), `cri` (Kubernetes CRI records and log paths), `net_framing` (TCP/UDP
+//! framing of the net source), `template` (masking and template mining). From `collector/`:
 //!
 //! ```text
 //! cargo +nightly fuzz run -O rfc3164 fuzz/corpus/rfc3164 fuzz/seeds -- \
@@ -24,6 +24,11 @@ pub mod spool_record;
 /// The net source's stream framing (octet counting / newline, per frame).
 #[path = "../../src/sources/net/framing.rs"]
 pub mod net_framing;
+/// The template miner's masking and matching (`template` target).
+#[path = "../../src/detect/mask.rs"]
+pub mod mask;
+#[path = "../../src/detect/miner.rs"]
+pub mod miner;
 
 /// The journal entry mapping (fields → columns), which only needs `parse::journal`.
 #[path = "../../src/sources/journald/entry.rs"]

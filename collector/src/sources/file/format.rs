@@ -8,7 +8,7 @@ use infralog_schemas::{extra_key, source};
 
 use super::framing::Record;
 use crate::batch::{ExtraWriter, LogBatchBuilder, Row};
-use crate::parse::{self, ParseContext, rfc5424};
+use crate::parse::{self, ParseContext};
 use crate::sources::app_json::AppJson;
 use crate::time::now_ns;
 
@@ -119,14 +119,7 @@ impl RowWriter {
                 };
                 self.builder.append(&row, now, |w| {
                     common(w);
-                    if let Some(msgid) = r.msgid {
-                        w.put(extra_key::MSGID, msgid);
-                    }
-                    for p in rfc5424::sd_params(r.structured_data) {
-                        w.put_filled(&[p.id, b".", p.name], |out| {
-                            rfc5424::unescape_value(p.value, out)
-                        });
-                    }
+                    w.put_parsed(&r);
                 });
             }
             Format::Syslog => self.builder.append(&base, now, common),

@@ -179,14 +179,7 @@ impl NetRows {
                 };
                 builder.append(&row, now_ns, |w| {
                     common(w);
-                    if let Some(msgid) = r.msgid {
-                        w.put(extra_key::MSGID, msgid);
-                    }
-                    for p in rfc5424::sd_params(r.structured_data) {
-                        w.put_filled(&[p.id, b".", p.name], |out| {
-                            rfc5424::unescape_value(p.value, out)
-                        });
-                    }
+                    w.put_parsed(&r);
                 });
             }
         }

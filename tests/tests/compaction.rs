@@ -77,7 +77,7 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
             .args(["run", "--once", "--config"])
             .arg(&config),
     );
-    let before = parquet_files(&archive);
+    let before = parquet_files(&archive.join("logs"));
     assert!(
         before.len() >= 12,
         "several segment files per partition: {before:?}"
@@ -111,7 +111,7 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
     assert!(out.contains("compacted 4 partition(s)"), "{out}");
     assert!(!seen.is_empty());
     assert!(seen.iter().all(|&n| n == LINES as u64), "{seen:?}");
-    let after = parquet_files(&archive);
+    let after = parquet_files(&archive.join("logs"));
     assert_eq!(after.len(), 4, "one file per host-day: {after:?}");
     assert_eq!(count(&archive), LINES as u64);
 
@@ -119,7 +119,7 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
     for (p, bytes) in &saved {
         std::fs::write(p, bytes).unwrap();
     }
-    assert_eq!(parquet_files(&archive).len(), before.len() + 4);
+    assert_eq!(parquet_files(&archive.join("logs")).len(), before.len() + 4);
     assert_eq!(
         count(&archive),
         LINES as u64,
@@ -138,6 +138,6 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
             .args(["compact", "--config"])
             .arg(&config),
     );
-    assert_eq!(parquet_files(&archive), after);
+    assert_eq!(parquet_files(&archive.join("logs")), after);
     assert_eq!(count(&archive), LINES as u64);
 }

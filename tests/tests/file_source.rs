@@ -358,14 +358,14 @@ fn a_file_deleted_while_being_read_is_read_to_its_end() {
 /// forgotten in the spool; a file that is still there keeps its own.
 #[test]
 fn a_deleted_file_read_to_its_end_leaves_no_checkpoint_behind() {
-    let s = Setup::new("[[sources.file.inputs]]\npaths = [\"$DIR/*.log\"]\nformat = \"raw\"\n");
+    let s = Setup::new("[[sources.file.inputs]]\npaths = [\"$DIR/app-*.log\"]\nformat = \"raw\"\n");
     // Long enough that both get a fingerprint key, not only an inode key.
     let long = |p: &str| lines(&format!("{p}-{}", "x".repeat(60)), 1..=40);
-    append(&s.path("gone.log"), &long("gone"));
-    append(&s.path("kept.log"), &long("kept"));
+    append(&s.path("app-gone.log"), &long("gone"));
+    append(&s.path("app-kept.log"), &long("kept"));
     let d = s.start();
     s.wait_for_rows(80);
-    fs::remove_file(s.path("gone.log")).unwrap();
+    fs::remove_file(s.path("app-gone.log")).unwrap();
     // Drained (rotate_wait_secs = 1), then the tombstone is spooled with the next record.
     std::thread::sleep(Duration::from_secs(4));
     d.stop();
@@ -377,14 +377,17 @@ fn a_deleted_file_read_to_its_end_leaves_no_checkpoint_behind() {
     let text = String::from_utf8(status.stdout).unwrap();
     let file_checkpoints: Vec<&str> = text.lines().filter(|l| l.contains("file:")).collect();
     assert!(
-        file_checkpoints.iter().any(|l| l.ends_with("kept.log")),
+        file_checkpoints.iter().any(|l| l.ends_with("app-kept.log")),
         "the live file keeps its checkpoint:\n{text}"
     );
     assert!(
-        !file_checkpoints.iter().any(|l| l.contains("gone.log")),
+        !file_checkpoints.iter().any(|l| l.contains("app-gone.log")),
         "the deleted file's checkpoint is forgotten:\n{text}"
     );
-    assert_eq!(s.count(), 80);
+    let mut want = expected(&format!("gone-{}", "x".repeat(60)), 1..=40);
+    want.extend(expected(&format!("kept-{}", "x".repeat(60)), 1..=40));
+    want.sort();
+    assert_eq!(s.messages("%"), want);
 }
 
 #[test]

@@ -228,7 +228,8 @@ fn retention_deletes_old_days_on_s3_and_a_dry_run_deletes_nothing() {
     );
     let objects = || python_over_s3(moto.port, "logs-c", "r", "print(sorted(objects()))");
     let before = objects();
-    assert_eq!(before.matches(".parquet").count(), 3, "{before}");
+    // One logs and one stats object per host-day.
+    assert_eq!(before.matches(".parquet").count(), 6, "{before}");
 
     let dry = run_ok(Command::new(bin("infra-collector")).args([
         "retention",
@@ -237,7 +238,7 @@ fn retention_deletes_old_days_on_s3_and_a_dry_run_deletes_nothing() {
         &config,
     ]));
     let dry = String::from_utf8(dry.stdout).unwrap();
-    assert!(dry.contains("would delete 2 partition(s)"), "{dry}");
+    assert!(dry.contains("would delete 4 partition(s)"), "{dry}");
     assert_eq!(objects(), before);
 
     let done =
@@ -251,7 +252,11 @@ fn retention_deletes_old_days_on_s3_and_a_dry_run_deletes_nothing() {
         done.contains("deleted logs/hostname=b/log_date=2020-01-02"),
         "{done}"
     );
+    assert!(
+        done.contains("deleted stats/hostname=b/log_date=2020-01-02"),
+        "{done}"
+    );
     let after = objects();
-    assert_eq!(after.matches(".parquet").count(), 1, "{after}");
+    assert_eq!(after.matches(".parquet").count(), 2, "{after}");
     assert!(after.contains(&format!("log_date={today}")), "{after}");
 }

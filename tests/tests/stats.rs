@@ -133,7 +133,7 @@ fn stats_add_up_to_the_logs_through_imports_and_compaction() {
 import duckdb
 print(duckdb.sql("""
     SELECT sum(lines), sum(bytes), count(DISTINCT hostname), min(log_date)::VARCHAR
-    FROM read_parquet('{}/stats/**/*.parquet', hive_partitioning = true)""").fetchone())
+    FROM read_parquet('{}/stats/**/*.parquet', hive_partitioning = true)""").fetchall()[0])
 "#,
         archive.display()
     );

@@ -369,6 +369,11 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
         collector.stop()?;
         anyhow::bail!("no source could start; see the messages above");
     }
+    // Every source that could start has: `cargo xtask run` waits for this line.
+    tracing::info!(
+        sources = collector.sources_running(),
+        "infra-collector running"
+    );
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
         std::thread::sleep(Duration::from_millis(100));
     }

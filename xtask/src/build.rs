@@ -108,6 +108,15 @@ impl Binary {
                 p.lock().unwrap().message(&line);
             }
         });
+        // One crate (parquet, the collector) can take minutes: keep the clock moving.
+        let building = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (p, b) = (progress.clone(), building.clone());
+        let ticker = std::thread::spawn(move || {
+            while b.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                p.lock().unwrap().tick(started.elapsed());
+            }
+        });
         let stdout = child.stdout.take().expect("piped stdout");
         for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
             let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
@@ -117,7 +126,14 @@ impl Binary {
                 let name = msg["target"]["name"].as_str().unwrap_or("?");
                 let kind = &msg["target"]["kind"][0];
                 let what = if kind == "custom-build" {
-                    format!("{name} (build script)")
+                    // "path+file:///x/collector#infralog-collector@0.1.0", "...#0.1.0"
+                    let id = msg["package_id"].as_str().unwrap_or("");
+                    let (path, tail) = id.rsplit_once('#').unwrap_or((id, ""));
+                    let pkg = match tail.split_once('@') {
+                        Some((pkg, _)) => pkg,
+                        None => path.rsplit('/').next().unwrap_or(name),
+                    };
+                    format!("{pkg} (build script)")
                 } else {
                     name.to_string()
                 };
@@ -126,6 +142,8 @@ impl Binary {
         }
         let status = child.wait()?;
         let _ = relay.join();
+        building.store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = ticker.join();
         progress.lock().unwrap().finish();
         if !status.success() {
             bail!("{} failed", display(&cmd));
@@ -156,6 +174,8 @@ struct Progress {
     tty: bool,
     drawn: bool,
     last_tenth: usize,
+    last_minute: u64,
+    last: String,
 }
 
 impl Progress {
@@ -166,11 +186,32 @@ impl Progress {
             tty: std::io::stdout().is_terminal(),
             drawn: false,
             last_tenth: 0,
+            last_minute: 0,
+            last: String::new(),
         }
     }
 
     fn done(&mut self, what: &str, elapsed: Duration) {
         self.done += 1;
+        self.last = what.to_string();
+        self.draw(elapsed, false);
+    }
+
+    /// Every second: on a terminal the elapsed time moves; in a log, a line a minute
+    /// while nothing else is said.
+    fn tick(&mut self, elapsed: Duration) {
+        if self.done == 0 {
+            return;
+        }
+        let minute = elapsed.as_secs() / 60;
+        let quiet_minute = !self.tty && minute > self.last_minute;
+        if self.tty || quiet_minute {
+            self.draw(elapsed, quiet_minute);
+        }
+    }
+
+    fn draw(&mut self, elapsed: Duration, force: bool) {
+        let what = self.last.clone();
         let (count, tenth) = match self.total {
             // Our count of units is an estimate (features of other workspace members are
             // unified into it): never show more than 99 % before cargo says it is done.
@@ -181,7 +222,7 @@ impl Progress {
             _ => (format!("{}", self.done), self.done / 25),
         };
         let line = format!(
-            "    building: {count} crates, {} elapsed, last: {what}",
+            "    building: {count} crates, {} elapsed, last done: {what}",
             fmt_duration(elapsed)
         );
         let mut out = std::io::stdout();
@@ -189,8 +230,9 @@ impl Progress {
             // \r and "erase line": redraw in place.
             let _ = write!(out, "\r\x1b[K{line}");
             self.drawn = true;
-        } else if tenth > self.last_tenth {
-            self.last_tenth = tenth;
+        } else if tenth > self.last_tenth || force {
+            self.last_tenth = self.last_tenth.max(tenth);
+            self.last_minute = elapsed.as_secs() / 60;
             let _ = writeln!(out, "{line}");
         }
         let _ = out.flush();

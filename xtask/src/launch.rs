@@ -153,7 +153,10 @@ fn parse_probe(report: &str) -> Vec<String> {
                     out.push(format!("{name} ({why})"));
                 }
             }
-            "the collector will use:" => out.push(item.to_string()),
+            // Capabilities kept are not something captured.
+            "the collector will use:" if !item.starts_with("after attach") => {
+                out.push(item.to_string())
+            }
             _ => {}
         }
     }

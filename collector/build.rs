@@ -5,6 +5,14 @@
 //! `AYA_BUILD_SKIP=1`, the build still succeeds: the object is an empty placeholder,
 //! `INFRALOG_EBPF_NOT_BUILT` holds the reason, one `cargo:warning` says so, and the
 //! collector runs on its userspace sources, reporting "eBPF not built in: <reason>".
+//!
+//! The advice in that reason must work when followed: installing the missing tool and
+//! building again has to build the programs in. Cargo reruns a build script only for what it
+//! was told to watch, so the script watches where each missing tool would appear (every
+//! directory on PATH, rustup's record of installed toolchains, the nightly's component list)
+//! as well as the tools it found. Cargo walks a watched directory for anything newer than the
+//! last run; a path that does not exist would rerun the script on every build, so only
+//! existing paths are named.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +28,9 @@ fn main() -> anyhow::Result<()> {
         .expect("collector/ has a parent")
         .join("collector-ebpf");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    for var in ["AYA_BUILD_SKIP", "PATH", "RUSTUP_HOME", "HOME"] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     for p in [
         "Cargo.toml",
         "Cargo.lock",
@@ -69,17 +79,23 @@ fn missing_prerequisite() -> Option<String> {
     {
         return Some("AYA_BUILD_SKIP is set".into());
     }
+    // `rustup toolchain install` and `rustup update` record each channel toolchain here.
+    if let Some(home) = rustup_home() {
+        watch_if_exists(&home.join("update-hashes"));
+    }
     match find_in_path("bpf-linker") {
-        Some(p) => println!("cargo:rerun-if-changed={}", p.display()),
+        Some(p) => watch_if_exists(&p),
         None => {
+            watch_path_dirs();
             return Some(
                 "bpf-linker not found on PATH; install it with `cargo install bpf-linker \
-                 --version 0.10.4 --locked`"
+                 --version 0.10.4 --locked`, then build again"
                     .into(),
             );
         }
     }
     if find_in_path("rustup").is_none() {
+        watch_path_dirs();
         return Some("rustup not found on PATH (needed to run the nightly toolchain)".into());
     }
     let sysroot = Command::new("rustup")
@@ -91,6 +107,8 @@ fn missing_prerequisite() -> Option<String> {
         Ok(o) if o.status.success() => PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
         _ => return Some(format!("the {TOOLCHAIN} toolchain is not installed")),
     };
+    // `rustup component add` rewrites this list.
+    watch_if_exists(&sysroot.join("lib/rustlib/components"));
     let core = sysroot.join("lib/rustlib/src/rust/library/core/Cargo.toml");
     if !core.exists() {
         return Some(format!(
@@ -99,6 +117,30 @@ fn missing_prerequisite() -> Option<String> {
         ));
     }
     None
+}
+
+/// A tool that is missing would be installed into one of these (`cargo install` into
+/// ~/.cargo/bin, a package into /usr/bin, ...).
+fn watch_path_dirs() {
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.is_absolute() {
+                watch_if_exists(&dir);
+            }
+        }
+    }
+}
+
+fn watch_if_exists(p: &Path) {
+    if p.exists() {
+        println!("cargo:rerun-if-changed={}", p.display());
+    }
+}
+
+fn rustup_home() -> Option<PathBuf> {
+    std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")))
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

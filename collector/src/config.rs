@@ -13,16 +13,15 @@ use crate::spool::SpoolOptions;
 /// The default configuration, embedded in the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/infra-collector.toml");
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Every table and key may be left out: an empty file means the built-in configuration
+/// (the tests hold the `Default`s below equal to `deploy/infra-collector.toml`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub collector: CollectorConfig,
     pub archive: ArchiveConfig,
-    #[serde(default)]
     pub spool: SpoolConfig,
-    #[serde(default)]
     pub retention: RetentionConfig,
-    #[serde(default)]
     pub sources: SourcesConfig,
     #[serde(default)]
     pub detect: DetectConfig,
@@ -116,48 +115,48 @@ impl Default for SpoolConfig {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct CollectorConfig {
-    #[serde(default)]
     pub hostname: String,
     pub state_dir: PathBuf,
-    #[serde(default = "default_chunk_rows")]
     pub chunk_rows: usize,
-    #[serde(default = "default_chunk_max_age_ms")]
     pub chunk_max_age_ms: u64,
-    #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: usize,
 }
 
-fn default_chunk_rows() -> usize {
-    8192
-}
-fn default_chunk_max_age_ms() -> u64 {
-    500
-}
-fn default_max_message_bytes() -> usize {
-    crate::batch::DEFAULT_MAX_MESSAGE_BYTES
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            hostname: String::new(),
+            state_dir: PathBuf::from("./data/state"),
+            chunk_rows: 8192,
+            chunk_max_age_ms: 500,
+            max_message_bytes: crate::batch::DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ArchiveConfig {
     /// A directory or `s3://bucket/prefix`.
     pub path: String,
     /// Endpoint, region and where the credentials are, for an S3 archive.
-    #[serde(default)]
     pub s3: infralog_store::S3Settings,
-    #[serde(default = "default_zstd_level")]
     pub zstd_level: i32,
-    #[serde(default = "default_row_group_rows")]
     pub row_group_rows: usize,
 }
 
-fn default_zstd_level() -> i32 {
-    EncodeOptions::default().zstd_level
-}
-fn default_row_group_rows() -> usize {
-    EncodeOptions::default().row_group_rows
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        let e = EncodeOptions::default();
+        Self {
+            path: "./data".into(),
+            s3: Default::default(),
+            zstd_level: e.zstd_level,
+            row_group_rows: e.row_group_rows,
+        }
+    }
 }
 
 impl ArchiveConfig {
@@ -173,28 +172,21 @@ impl ArchiveConfig {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct SourcesConfig {
-    #[serde(default)]
     pub kmsg: KmsgConfig,
-    #[serde(default)]
     pub ebpf: crate::sources::ebpf::EbpfConfig,
-    #[serde(default)]
     pub journald: crate::sources::journald::JournaldConfig,
-    #[serde(default)]
     pub file: crate::sources::file::FileConfig,
-    #[serde(default)]
     pub containers: crate::sources::file::ContainersConfig,
     #[serde(default)]
     pub net: crate::sources::net::NetConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct KmsgConfig {
-    #[serde(default = "yes")]
     pub enabled: bool,
-    #[serde(default = "default_kmsg_path")]
     pub path: PathBuf,
 }
 
@@ -202,16 +194,9 @@ impl Default for KmsgConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            path: default_kmsg_path(),
+            path: PathBuf::from("/dev/kmsg"),
         }
     }
-}
-
-fn yes() -> bool {
-    true
-}
-fn default_kmsg_path() -> PathBuf {
-    PathBuf::from("/dev/kmsg")
 }
 
 impl Config {
@@ -426,6 +411,56 @@ mod tests {
         let text = DEFAULT_CONFIG.replace("\"/var/log/syslog\"", "\"var/log/syslog\"");
         let err = Config::parse(&text, "t").unwrap_err().to_string();
         assert!(err.contains("absolute"), "{err}");
+    }
+
+    /// The built-in file, an empty file, comments only and tables with nothing in them all
+    /// mean the same configuration; so does a file naming only what it changes.
+    #[test]
+    fn left_out_means_the_built_in_default() {
+        let builtin = format!("{:?}", Config::default_config());
+        for text in [
+            "",
+            "\n\n",
+            "# only a comment\n   # and another\n",
+            "[collector]\n[archive]\n[spool]\n[retention]\n[sources]\n[sources.kmsg]\n",
+        ] {
+            let c = Config::parse(text, "t").unwrap_or_else(|e| panic!("{text:?}: {e:#}"));
+            assert_eq!(format!("{c:?}"), builtin, "{text:?}");
+        }
+        let c = Config::parse("[collector]\nhostname = \"web-01\"\n", "t").unwrap();
+        assert_eq!(c.collector.hostname, "web-01");
+        assert_eq!(c.collector.state_dir, PathBuf::from("./data/state"));
+        assert_eq!(c.archive.path, "./data");
+        let c = Config::parse("[archive]\nzstd_level = 9\n", "t").unwrap();
+        assert_eq!(
+            (c.archive.zstd_level, c.archive.path.as_str()),
+            (9, "./data")
+        );
+        assert_eq!(c.collector.chunk_rows, 8192);
+    }
+
+    #[test]
+    fn partial_config_still_refuses_bad_keys_and_values_with_their_line() {
+        let err = Config::parse("# comment\n[collector]\nstate_dirr = \"/x\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("state_dirr"),
+            "{err}"
+        );
+        let err = Config::parse("\n[archive]\nzstd_level = \"high\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("invalid type"),
+            "{err}"
+        );
+        let err = Config::parse("[spool]\nsegment_mb = 0\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("segment_mb must be at least 1"), "{err}");
+        let err = Config::parse("[colector]\n", "t").unwrap_err().to_string();
+        assert!(err.contains("line 1") && err.contains("colector"), "{err}");
     }
 
     #[test]

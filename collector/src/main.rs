@@ -186,7 +186,16 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
+}
+
+/// Colours only for a person at a terminal: a file, a pipe or journald would keep the
+/// escape codes as text. A non-empty `NO_COLOR` turns them off anywhere (no-color.org).
+fn colour_logs() -> bool {
+    use std::io::IsTerminal;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }
 
 /// A private spool for one import: under the configured spool directory when the
@@ -394,6 +403,11 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
         collector.stop()?;
         anyhow::bail!("no source could start; see the messages above");
     }
+    // Every source that could start has: `cargo xtask run` waits for this line.
+    tracing::info!(
+        sources = collector.sources_running(),
+        "infra-collector running"
+    );
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
         std::thread::sleep(Duration::from_millis(100));
     }

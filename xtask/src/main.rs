@@ -1,6 +1,8 @@
 //! `cargo xtask setup | run | test | bench`: the project's own commands, so that a fresh
 //! machine needs nothing but `cargo xtask test` (and CI runs exactly that).
 
+mod build;
+mod launch;
 mod setup;
 mod util;
 
@@ -28,10 +30,25 @@ enum Task {
     /// Install what is missing: Debian packages the tests use, nightly rust-src,
     /// bpf-linker, Python duckdb/pyarrow. Fast when nothing is.
     Setup,
-    /// Setup, build release, then run `infra-collector run [ARGS]` from the repository root
-    /// (the default config archives under ./data).
+    /// Install the eBPF toolchain if missing, build the collector (release, that binary
+    /// only), then run `infra-collector run [ARGS]` from the repository root (the default
+    /// configuration archives under ./data) and say what it captures and how to query it.
     Run {
+        /// Show what would be installed, built and run; do nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Arguments for `infra-collector run` (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Build infra-query (release, on first use) and run it from the repository root over
+    /// ./data, e.g. `cargo xtask query -c "SELECT count(*) FROM logs"`.
+    Query {
+        /// Show what would be built and run; do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Arguments for `infra-query`, as they are (`--` first only for `--help` and
+        /// `--dry-run`); default `--archive` is ./data.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -88,7 +105,8 @@ fn real_main() -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Task::Run { args } => run(args),
+        Task::Run { dry_run, args } => launch::run(dry_run, args),
+        Task::Query { dry_run, args } => launch::query(dry_run, args),
         Task::Test { no_lint, args } => test(no_lint, args),
         Task::Bench {
             quick,
@@ -99,29 +117,6 @@ fn real_main() -> Result<ExitCode> {
             criterion_args,
         } => bench(quick, lines, runs, no_peer, no_criterion, criterion_args),
     }
-}
-
-fn run(args: Vec<String>) -> Result<ExitCode> {
-    use std::os::unix::process::CommandExt;
-
-    let report = setup::run()?;
-    report.warn_if_failed();
-    let ws = Workspace::load()?;
-    let mut build = cargo(&report);
-    build
-        .args(["build", "--release", "--bins"])
-        .current_dir(&ws.root);
-    if !run_step(&mut build)?.success() {
-        anyhow::bail!("cargo build --release --bins failed");
-    }
-    let bin = ws.target_dir.join("release/infra-collector");
-    println!("==> {} run {}", bin.display(), args.join(" "));
-    let err = std::process::Command::new(&bin)
-        .arg("run")
-        .args(&args)
-        .current_dir(&ws.root)
-        .exec();
-    anyhow::bail!("cannot exec {}: {err}", bin.display())
 }
 
 /// Outcome of one step of `cargo xtask test`.

@@ -148,16 +148,31 @@ fn join(word: &str, detail: &str) -> String {
     }
 }
 
+/// Everything: what the collector's build needs and what the tests use.
 pub fn run() -> Result<Report> {
+    run_parts(true)
+}
+
+/// Only what building the collector needs (the eBPF toolchain): `cargo xtask run` should
+/// not wait for Java, Spark and the Debian packages of the tests.
+pub fn run_for_collector() -> Result<Report> {
+    run_parts(false)
+}
+
+fn run_parts(test_tools: bool) -> Result<Report> {
     let started = Instant::now();
     println!("==> setup");
     let mut r = Report::default();
-    apt_packages(&mut r);
-    rsyslog_unpacked(&mut r);
+    if test_tools {
+        apt_packages(&mut r);
+        rsyslog_unpacked(&mut r);
+    }
     rust_src(&mut r);
     nightly_llvm(&mut r);
     bpf_linker(&mut r);
-    python_packages(&mut r);
+    if test_tools {
+        python_packages(&mut r);
+    }
     println!("    setup took {}", fmt_duration(started.elapsed()));
     Ok(r)
 }

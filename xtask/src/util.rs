@@ -53,6 +53,24 @@ fn cargo_program() -> OsString {
 /// A `cargo` command with the directories setup found tools in (bpf-linker) put on PATH.
 pub fn cargo(report: &Report) -> Command {
     let mut cmd = Command::new(cargo_program());
+    // `cargo run` gave xtask CARGO_MANIFEST_DIR and CARGO_PKG_*: build scripts that watch
+    // them (ring's does) would see a different value than in a plain `cargo build` and
+    // rebuild half the tree each time one follows the other.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || matches!(
+                &*k,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(&*k);
+        }
+    }
     if let Some(path) = report.path_with_tools() {
         cmd.env("PATH", path);
     }

@@ -18,6 +18,7 @@ use crate::state::CheckpointStore;
 
 /// Chunks a source may have in flight towards the spool writer before it waits.
 const CHANNEL_CHUNKS: usize = 16;
+const MINER_CHUNKS: usize = 2;
 
 pub struct Pipeline {
     /// Where sources send their chunks; the pipeline finishes once every clone is dropped.
@@ -61,7 +62,9 @@ impl Pipeline {
         // The miner takes the sources' chunks and passes them on to the writer.
         let miner = match miner {
             Some(opts) => {
-                let (mined_tx, mined_rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
+                // A short queue: the miner keeps up with the writer, and every chunk held
+                // here is memory and delays backpressure to the sources.
+                let (mined_tx, mined_rx) = crossbeam_channel::bounded(MINER_CHUNKS);
                 let stage = MinerStage::spawn(opts, &spool.instance, mined_rx, tx)?;
                 tx = mined_tx;
                 Some(stage)

@@ -11,7 +11,7 @@ use infralog_tests::bin;
 use infralog_tests::net_support::free_port;
 use infralog_tests::s3_support::{Moto, Relay, credentials_file, python_over_s3};
 
-const LINES: usize = 200_000;
+const LINES: usize = 300_000;
 
 #[test]
 fn full_spool_holds_tcp_senders_back_and_loses_nothing() {
@@ -54,7 +54,7 @@ fn full_spool_holds_tcp_senders_back_and_loses_nothing() {
         assert!(Instant::now() < deadline, "no listener:\n{}", read_log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    // About 25 MB: more than the spool, the chunk queue and both socket buffers hold.
+    // About 37 MB: more than the spool, the chunk queues and both socket buffers hold.
     let sender = std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let mut buf = Vec::with_capacity(1 << 20);

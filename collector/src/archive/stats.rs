@@ -176,7 +176,10 @@ mod tests {
 
     const H: i64 = 3_600_000_000_000; // one hour in ns
 
-    fn logs(rows: &[(i64, &str, Option<&str>, Option<u8>, &str)]) -> RecordBatch {
+    /// (timestamp ns, source, process, priority level, message).
+    type LogRow<'a> = (i64, &'a str, Option<&'a str>, Option<u8>, &'a str);
+
+    fn logs(rows: &[LogRow]) -> RecordBatch {
         let mut b = LogBatchBuilder::new(rows.len());
         for &(ts, source, process, priority, msg) in rows {
             let row = Row {

@@ -182,6 +182,8 @@ fn fresh(dir: &Path) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// The corpus is dated in the past: retention is off, or the collector's first housekeeping
+/// would delete what it just archived.
 fn write_config(dir: &Path, file: &Path) -> Result<PathBuf> {
     let config = dir.join("collector.toml");
     std::fs::write(
@@ -189,6 +191,7 @@ fn write_config(dir: &Path, file: &Path) -> Result<PathBuf> {
         format!(
             "[collector]\nhostname = \"bench\"\nstate_dir = {state:?}\n\n\
              [archive]\npath = {archive:?}\n\n[spool]\nseal_secs = 1\n\n\
+             [retention]\ndays = 0\n\n\
              [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
              [sources.containers]\ndocker = false\ncri = false\n\n\
              [sources.file]\npoll_interval_ms = 100\n\n\

@@ -21,7 +21,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, Table, logs_schema, tables};
+use infralog_schemas::{LOGS_TABLE, PARTITION_COLUMNS, Table, tables};
 
 use crate::archive_store::ArchiveView;
 
@@ -166,11 +166,6 @@ pub fn partition_cols(logical: &Schema) -> Vec<(String, DataType)> {
         .collect()
 }
 
-/// The hive partition columns of the `logs` table.
-pub fn logs_partition_cols() -> Vec<(String, DataType)> {
-    partition_cols(&logs_schema())
-}
-
 /// Builds the listing table of `table`: `<archive>/<name>/hostname=…/log_date=…/*.parquet`,
 /// its file schema and partition columns from the schema crate. The Parquet reader
 /// options (filter pushdown, page index, pruning) are copied from `ctx`'s session config
@@ -208,6 +203,7 @@ pub fn register_archive(ctx: &SessionContext, archive: &ArchiveLocation) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use infralog_schemas::logs_schema;
 
     #[test]
     fn parse_paths_and_urls() {
@@ -244,7 +240,7 @@ mod tests {
 
     #[test]
     fn partition_cols_follow_schema_crate() {
-        let cols = logs_partition_cols();
+        let cols = partition_cols(&logs_schema());
         assert_eq!(cols.len(), PARTITION_COLUMNS.len());
         assert_eq!(cols[0], (PARTITION_COLUMNS[0].to_string(), DataType::Utf8));
         assert_eq!(

@@ -47,6 +47,17 @@ const FROM_STATS: &str = "SELECT hour, hostname, source, process_name, severity,
      sum(lines) AS lines, sum(bytes) AS bytes \
      FROM stats GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
 
+/// A collector configuration with one-megabyte spool segments: each import archives
+/// several segments, so a partition holds several files (and stats keys repeat across
+/// files) until compaction.
+fn small_segments_config(dir: &Path) -> std::path::PathBuf {
+    let config = collector_config(dir, "test-host", "");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[spool]\nsegment_mb = 1\nmax_mb = 64\n");
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
 fn import(config: &Path, archive: &Path, file: &Path, compact: bool) {
     let mut cmd = Command::new(bin("infra-collector"));
     cmd.args(["import", "--format", "rfc5424", "--config"])
@@ -57,10 +68,6 @@ fn import(config: &Path, archive: &Path, file: &Path, compact: bool) {
         cmd.arg("--no-compact");
     }
     run_ok(cmd.arg(file));
-}
-
-fn files_under(dir: &Path) -> usize {
-    walk(dir).len()
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -95,20 +102,15 @@ fn assert_stats_match_logs(archive: &Path, expected_lines: usize) {
 fn stats_add_up_to_the_logs_through_imports_and_compaction() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    // One-megabyte spool segments: each import archives several segments, so a partition
-    // holds several files (and stats keys repeat across files) until compaction.
-    let config = collector_config(dir.path(), "test-host", "");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[spool]\nsegment_mb = 1\nmax_mb = 64\n");
-    std::fs::write(&config, text).unwrap();
+    let config = small_segments_config(dir.path());
 
     let first = dir.path().join("first.log");
     std::fs::write(&first, corpus(40_000, 7)).unwrap();
     import(&config, &archive, &first, false);
-    let stats_files = files_under(&archive.join("stats"));
+    let stats_files = walk(&archive.join("stats")).len();
     assert_eq!(
         stats_files,
-        files_under(&archive.join("logs")),
+        walk(&archive.join("logs")).len(),
         "one stats file beside each logs file"
     );
     assert!(
@@ -150,10 +152,7 @@ print(duckdb.sql("""
 fn compaction_merges_stats_files_with_their_logs_files() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let config = collector_config(dir.path(), "test-host", "");
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[spool]\nsegment_mb = 1\nmax_mb = 64\n");
-    std::fs::write(&config, text).unwrap();
+    let config = small_segments_config(dir.path());
     let log = dir.path().join("a.log");
     std::fs::write(&log, corpus(40_000, 3)).unwrap();
     import(&config, &archive, &log, true);

@@ -1,6 +1,6 @@
 //! Time from a line being written to a log file to its Parquet object being readable on S3.
 //!
-//! Starts `moto_server` (PyPI) on 127.0.0.1 as the S3 API, then `infra-collector run` with
+//! Starts `moto_server` (PyPI) on 127.0.0.1 as the S3 API (the tests' `s3_support`), then `infra-collector run` with
 //! only the file source, tailing one file, archiving to `s3://bench/latency` with the
 //! default spool settings (or `--seal-secs`). One probe line is appended every
 //! `--interval-ms` (chosen not to divide the seal interval, so probes land at every phase
@@ -10,8 +10,7 @@
 //! `s3_latency [--seconds 120] [--interval-ms 1700] [--seal-secs N] [--collector PATH]`
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use arrow::array::AsArray;
 use clap::Parser;
 use infralog_collector::archive::{Archive, partitions};
+use infralog_tests::s3_support::{Moto, credentials_file};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 #[derive(Parser)]
@@ -47,45 +47,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn start_moto() -> Result<(Killed, u16)> {
-    let port = free_port()?;
-    let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start moto_server (cargo xtask setup installs it)")?;
-    let moto = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("moto_server did not start");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    write!(
-        s,
-        "PUT /{BUCKET} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\
-         Connection: close\r\n\r\n"
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    anyhow::ensure!(resp.starts_with("HTTP/1.1 200"), "create bucket: {resp}");
-    Ok((moto, port))
 }
 
 /// Probe numbers in the `logs` objects not seen before.
@@ -123,12 +84,10 @@ fn main() -> Result<()> {
             .join("infra-collector")
     });
     let work = tempfile::tempdir()?;
-    let (_moto, port) = start_moto()?;
-    let creds = work.path().join("credentials");
-    std::fs::write(
-        &creds,
-        "[default]\naws_access_key_id = AKIDBENCH\naws_secret_access_key = bench-secret\n",
-    )?;
+    let moto = Moto::start();
+    moto.create_bucket(BUCKET);
+    let port = moto.port;
+    let creds = credentials_file(work.path());
     let log = work.path().join("app.log");
     std::fs::write(&log, "")?;
     let spool = a

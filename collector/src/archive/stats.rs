@@ -8,6 +8,7 @@
 //! counts. Months of trends then read a few kilobytes per host-day.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::array::{
@@ -139,15 +140,15 @@ impl<'a> Rollup<'a> {
         let mut rows: Vec<(&Key<'a>, &(i64, i64))> = self.groups.iter().collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let columns: Vec<ArrayRef> = vec![
-            std::sync::Arc::new(
+            Arc::new(
                 TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(k, _)| k.0))
                     .with_timezone("UTC"),
             ),
-            std::sync::Arc::new(StringArray::from_iter_values(rows.iter().map(|(k, _)| k.1))),
-            std::sync::Arc::new(StringArray::from_iter(rows.iter().map(|(k, _)| k.2))),
-            std::sync::Arc::new(StringArray::from_iter(rows.iter().map(|(k, _)| k.3))),
-            std::sync::Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, c)| c.0))),
-            std::sync::Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, c)| c.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|(k, _)| k.1))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|(k, _)| k.2))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|(k, _)| k.3))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, c)| c.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|(_, c)| c.1))),
         ];
         Ok(RecordBatch::try_new(stats_file_schema(), columns)?)
     }

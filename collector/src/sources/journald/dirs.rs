@@ -30,10 +30,8 @@ pub const SYSTEM_KEY: &str = "journald:system";
 /// One stream to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceDir {
-    /// Where the collector opens it (root prefix included); for the system stream, the
-    /// first of its directories.
-    pub path: PathBuf,
-    /// Every directory the stream reads (one, or the system stream's in /var and /run).
+    /// Every directory the stream reads, root prefix included: one, or the system
+    /// stream's in /var and /run (never empty).
     pub paths: Vec<PathBuf>,
     /// The checkpoint key: `journald:` and the path as the host names it (without the
     /// root prefix), so that a collector moved into a container keeps its positions; or
@@ -47,10 +45,14 @@ pub struct NamespaceDir {
 }
 
 impl NamespaceDir {
+    /// Where the collector opens it: its directory, or the system stream's first.
+    pub fn path(&self) -> &Path {
+        &self.paths[0]
+    }
+
     fn single(path: PathBuf, key: String) -> NamespaceDir {
         NamespaceDir {
-            paths: vec![path.clone()],
-            path,
+            paths: vec![path],
             key,
             os_root: None,
             legacy_keys: Vec::new(),
@@ -117,7 +119,6 @@ pub fn discover(root: &Path, dirs: &[PathBuf]) -> Vec<NamespaceDir> {
             let key = format!("journald:{}", host_path.display());
             if in_system(&host_path) {
                 let m = merged.get_or_insert_with(|| NamespaceDir {
-                    path: path.clone(),
                     paths: Vec::new(),
                     key: SYSTEM_KEY.to_string(),
                     os_root: Some(root.to_path_buf()),
@@ -208,7 +209,7 @@ mod tests {
                 "journald:/flat",
             ]
         );
-        assert_eq!(found[0].path, root.join(format!("var/log/journal/{id}")));
+        assert_eq!(found[0].path(), root.join(format!("var/log/journal/{id}")));
         assert_eq!(found[0].os_root.as_deref(), Some(root));
         assert_eq!(
             found[0].legacy_keys,

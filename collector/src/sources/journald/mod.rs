@@ -254,7 +254,7 @@ impl Supervisor {
                 last = Instant::now();
                 for d in self.cfg.namespaces() {
                     if !self.readers.iter().any(|(k, _)| *k == d.key) && !ended.contains(&d.key) {
-                        tracing::info!("journald: new journal directory {}", d.path.display());
+                        tracing::info!("journald: new journal directory {}", d.path().display());
                         self.start(d)?;
                     }
                 }
@@ -280,7 +280,7 @@ impl Supervisor {
         let key = dir.key.clone();
         let name = format!(
             "journald:{}",
-            dir.path.file_name().unwrap_or_default().to_string_lossy()
+            dir.path().file_name().unwrap_or_default().to_string_lossy()
         );
         tracing::info!("journald: reading {key}");
         let handle = std::thread::Builder::new()

@@ -96,7 +96,7 @@ impl Reader {
         }
         let mut journal = match &dir.os_root {
             Some(root) => JournalHandle::open_os_root(root)?,
-            None => JournalHandle::open_directory(&dir.path)?,
+            None => JournalHandle::open_directory(dir.path())?,
         };
         for m in &cfg.include {
             journal.add_match(m.as_bytes())?;

@@ -125,7 +125,7 @@ fn grafana_query(from: &str, to: &str) -> String {
     format!(
         "SELECT floor(extract(epoch from timestamp)/3600)*3600 AS \"time\", \
          count(*) AS \"lines\" FROM logs \
-         WHERE timestamp BETWEEN '{from}' AND '{to}' AND severity IS NOT NULL \
+         WHERE timestamp BETWEEN '{from}' AND '{to}' \
          GROUP BY 1 ORDER BY 1"
     )
 }
@@ -185,8 +185,8 @@ cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema
 tables = [r[0] for r in cur.fetchall()]
 frm = datetime.datetime.fromisoformat("{from}".replace("Z", "+00:00"))
 to = datetime.datetime.fromisoformat("{to}".replace("Z", "+00:00"))
-cur.execute("SELECT floor(extract(epoch from timestamp)/3600)*3600 AS time, count(*) AS lines FROM logs WHERE timestamp >= %s AND timestamp <= %s AND severity IS NOT NULL GROUP BY 1 ORDER BY 1", (frm, to))
-rows = [[int(t), int(n)] for t, n in cur.fetchall()]
+cur.execute("SELECT floor(extract(epoch from timestamp)/3600)*3600 AS time, count(*) AS lines FROM logs WHERE timestamp >= %s AND timestamp <= %s GROUP BY 1 ORDER BY 1", (frm, to))
+rows = [[float(t), int(n)] for t, n in cur.fetchall()]
 cur.execute("SELECT count(*) FROM logs_since('36500d')")
 since = cur.fetchone()[0]
 print(json.dumps({{"tables": tables, "rows": rows, "since": since}}))
@@ -222,14 +222,18 @@ fn wrong_passwords_and_writes_are_refused() {
     let out = server.psql("not-the-password", "SELECT 1");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(
+        err.to_lowercase()
+            .contains("password authentication failed"),
+        "{err}"
+    );
 
     for sql in [
         "CREATE TABLE x (a INT)",
         "INSERT INTO logs (message) VALUES ('x')",
         "DROP TABLE logs",
         "COPY (SELECT 1) TO '/tmp/infralog-pg-copy.csv'",
-        "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '/etc/passwd'",
+        "CREATE VIEW v AS SELECT 1",
     ] {
         let out = server.psql(PASSWORD, sql);
         assert!(!out.status.success(), "{sql} was accepted");

@@ -475,17 +475,7 @@ where
             chart
                 .configure_mesh()
                 .disable_x_mesh()
-                .x_labels(n.min(30))
-                .x_label_formatter(&|x: &f64| {
-                    let i = x.floor() as usize;
-                    if (x - x.floor() - 0.5).abs() < 0.26 && i < n {
-                        labels[i].chars().take(18).collect()
-                    } else if i < n && n <= 30 && x.fract() == 0.0 {
-                        String::new()
-                    } else {
-                        String::new()
-                    }
-                })
+                .x_labels(0)
                 .y_label_formatter(&|v: &f64| short_number(*v))
                 .draw()
                 .map_err(err)?;
@@ -502,6 +492,20 @@ where
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], c.filled())
                     });
+            }
+            // Category names under their bars (the mesh labels numbers, not names).
+            let style = ("sans-serif", 13).into_font().color(&BLACK).pos(
+                plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Center,
+                    plotters::style::text_anchor::VPos::Top,
+                ),
+            );
+            let every = n.div_ceil(30).max(1);
+            for (i, label) in labels.iter().enumerate().step_by(every) {
+                let (px, py) = chart.backend_coord(&(i as f64 + 0.5, lo));
+                let text: String = label.chars().take(18).collect();
+                root.draw(&Text::new(text, (px, py + 6), style.clone()))
+                    .map_err(err)?;
             }
             if data.series.len() > 1 {
                 chart

@@ -211,6 +211,11 @@ impl Report {
                 && let Ok(data) = ChartData::from_batches(&s.batches, &self.display)
             {
                 out.push_str(&render_text(&data, 100));
+                // A time series reads better as its chart than as a long table.
+                if matches!(data.xs, crate::chart::Xs::Time(..)) {
+                    out.push('\n');
+                    continue;
+                }
             }
             let mut buf = Vec::new();
             if write_batches_with(&mut buf, &s.batches, OutputFormat::Table, &self.display).is_ok()
@@ -255,7 +260,13 @@ impl Report {
                     strip_xml_declaration(&svg(&data, &s.title)?)
                 );
             }
-            html_table(&mut out, &s.batches, &self.display)?;
+            if s.chart && s.rows() > 20 {
+                let _ = writeln!(out, "<details><summary>{} rows</summary>", s.rows());
+                html_table(&mut out, &s.batches, &self.display)?;
+                out.push_str("</details>");
+            } else {
+                html_table(&mut out, &s.batches, &self.display)?;
+            }
             out.push_str("</section>\n");
         }
         out.push_str("</body></html>\n");

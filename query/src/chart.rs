@@ -118,9 +118,8 @@ impl ChartData {
             .collect();
         if numeric.is_empty() {
             bail!(
-                "a chart needs a numeric column after {}; {} has none",
-                x_field.name(),
-                "the result"
+                "a chart needs a numeric column after {}; the result has none",
+                x_field.name()
             );
         }
         let time = is_time(x_field.data_type());
@@ -138,9 +137,8 @@ impl ChartData {
             let mut order: Vec<usize> = Vec::new();
             let mut index: BTreeMap<String, usize> = BTreeMap::new();
             for i in 0..batch.num_rows() {
-                let k = x_key(i);
-                if !index.contains_key(&k) {
-                    index.insert(k, order.len());
+                if let std::collections::btree_map::Entry::Vacant(e) = index.entry(x_key(i)) {
+                    e.insert(order.len());
                     order.push(i);
                 }
             }
@@ -644,7 +642,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let data = ChartData::from_batches(&[b.clone()], &Display::default()).unwrap();
+        let data = ChartData::from_batches(std::slice::from_ref(&b), &Display::default()).unwrap();
         assert_eq!(data.xs, Xs::Labels(vec!["sshd".into(), "cron".into()]));
         let text = render_text(&data, 60);
         let first = text.lines().next().unwrap();

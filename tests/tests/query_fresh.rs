@@ -66,6 +66,11 @@ impl Collector {
     /// `SELECT count(*), count(DISTINCT message)` through infra-query, with the spool or
     /// without.
     fn counts(&self, spool: bool) -> (u64, u64) {
+        self.counts_of("logs", spool)
+    }
+
+    /// The same over another table expression (a time window).
+    fn counts_of(&self, from: &str, spool: bool) -> (u64, u64) {
         let mut cmd = Command::new(bin("infra-query"));
         cmd.arg("--archive").arg(self.path("archive"));
         if spool {
@@ -78,7 +83,7 @@ impl Collector {
             "--format",
             "csv",
             "-c",
-            "SELECT count(*), count(DISTINCT message) FROM logs",
+            &format!("SELECT count(*), count(DISTINCT message) FROM {from}"),
         ]));
         let text = String::from_utf8(out.stdout).unwrap();
         let row = csv_fields(text.lines().nth(1).expect("one row"));
@@ -145,6 +150,12 @@ fn spool_rows_are_visible_within_two_seconds() {
     // The median, so one slow moment of a loaded machine does not decide; the bound is
     // the issue's.
     assert!(waits[2] <= Duration::from_secs(2), "{waits:?}");
+    // The time windows see the spool too.
+    assert_eq!(c.counts_of("logs_since('1h')", true), (5, 5));
+    assert_eq!(
+        c.counts_of("logs_between('2000-01-01', '2001-01-01')", true),
+        (0, 0)
+    );
     // None of it is archived yet: the archive alone has nothing.
     assert_eq!(c.counts(false), (0, 0));
     assert_eq!(files_under(&c.path("archive"), "parquet"), 0);

@@ -136,8 +136,7 @@ async fn run_batch(ctx: &datafusion::prelude::SessionContext, args: &Args) -> Re
     let mut last = None;
     for (origin, sql) in scripts {
         let result = async {
-            let statements = infralog_query::parse_statements(ctx, &sql)
-                .map_err(|e| infralog_query::with_position(e, &sql))?;
+            let statements = infralog_query::parse_statements(ctx, &sql)?;
             for statement in statements {
                 if args.chart.is_some() {
                     let batches = infralog_query::run_statement(ctx, statement).await?;
@@ -161,7 +160,8 @@ async fn run_batch(ctx: &datafusion::prelude::SessionContext, args: &Args) -> Re
             }
             anyhow::Ok(())
         }
-        .await;
+        .await
+        .map_err(|e| infralog_query::with_position(e, &sql));
         match origin {
             Some(file) => result.with_context(|| format!("in {file}"))?,
             None => result?,

@@ -119,25 +119,32 @@ impl Report {
             title: "Top error templates (priority ERROR or worse)".into(),
             note: None,
             batches: run(format!(
-                "WITH t AS (SELECT template_id, first_value(text ORDER BY written_at DESC) AS text \
-                   FROM templates GROUP BY template_id), \
-                 e AS (SELECT template_id, count(*) AS lines, min(message) AS example \
-                   FROM logs_since({since_lit}) WHERE priority <= 3{host_filter} \
-                   GROUP BY template_id) \
-                 SELECT e.template_id, e.lines, coalesce(t.text, e.example) AS text \
+                // A template's id is its collector's miner's (the templates table's
+                // hostname is the collector's, not the line's).
+                "WITH t AS (SELECT template_id, \
+                   first_value(text ORDER BY written_at DESC) AS text \
+                   FROM templates GROUP BY 1), \
+                 e AS (SELECT hostname, template_id, count(*) AS lines, min(message) AS example \
+                   FROM logs_since({since_lit}) WHERE priority <= 3{host_filter} GROUP BY 1, 2) \
+                 SELECT e.hostname, e.template_id, e.lines, coalesce(t.text, e.example) AS text \
                  FROM e LEFT JOIN t ON e.template_id = t.template_id \
-                 ORDER BY e.lines DESC, e.template_id LIMIT 10"
+                 ORDER BY e.lines DESC, e.hostname, e.template_id LIMIT 10"
             ))
             .await?,
             chart: false,
         });
         sections.push(Section {
             title: "New templates".into(),
-            note: Some("first seen in the window".into()),
+            note: Some(if host.is_some() {
+                "first seen in the window, by every collector's miner (a template is not per host)"
+                    .into()
+            } else {
+                "first seen in the window".into()
+            }),
             batches: run(format!(
                 "SELECT template_id, min(first_seen) AS first_seen, max(count) AS lines, \
                  first_value(text ORDER BY written_at DESC) AS text \
-                 FROM templates_since({since_lit}) WHERE first_seen >= {start_lit}{host_filter} \
+                 FROM templates_since({since_lit}) WHERE first_seen >= {start_lit} \
                  GROUP BY template_id ORDER BY first_seen DESC, template_id LIMIT 20"
             ))
             .await?,

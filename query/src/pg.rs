@@ -266,3 +266,70 @@ pub async fn serve(ctx: SessionContext, opts: &PgOptions) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve on {}", opts.addr))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn statement(sql: &str) -> Statement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn addresses_default_to_loopback() {
+        assert_eq!(parse_addr("5433").unwrap().to_string(), "127.0.0.1:5433");
+        assert_eq!(parse_addr(":5433").unwrap().to_string(), "127.0.0.1:5433");
+        assert_eq!(
+            parse_addr("0.0.0.0:5433").unwrap().to_string(),
+            "0.0.0.0:5433"
+        );
+        assert_eq!(parse_addr("[::1]:5433").unwrap().to_string(), "[::1]:5433");
+        let err = parse_addr("localhost").unwrap_err().to_string();
+        assert!(err.contains("not an address"), "{err}");
+    }
+
+    #[test]
+    fn only_reading_statements_pass() {
+        for sql in [
+            "SELECT 1",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "EXPLAIN SELECT 1",
+            "SHOW search_path",
+            "SET extra_float_digits = 3",
+            "BEGIN",
+            "COMMIT",
+        ] {
+            assert!(read_only(&statement(sql)), "{sql}");
+        }
+        for sql in [
+            "INSERT INTO logs VALUES (1)",
+            "CREATE TABLE t (a INT)",
+            "CREATE VIEW v AS SELECT 1",
+            "DROP TABLE logs",
+            "DELETE FROM logs",
+            "COPY logs TO '/tmp/x'",
+        ] {
+            assert!(!read_only(&statement(sql)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn password_file_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pw");
+        std::fs::write(&p, "secret\r\nignored\n").unwrap();
+        assert_eq!(read_password_file(&p).unwrap(), "secret");
+        std::fs::write(&p, "\nsecret\n").unwrap();
+        assert!(
+            read_password_file(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("empty first line")
+        );
+        assert!(read_password_file(&dir.path().join("none")).is_err());
+    }
+}

@@ -187,7 +187,7 @@ impl TableProvider for FreshLogs {
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
-        _limit: Option<usize>,
+        limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         // First the spool, then the listing (see the module comment).
         let dir = self.dir.clone();
@@ -195,11 +195,11 @@ impl TableProvider for FreshLogs {
             .await
             .map_err(|e| DataFusionError::External(Box::new(e)))?
             .map_err(|e| DataFusionError::External(e.into()))?;
+        if spool.rows() == 0 {
+            return self.inner.scan(state, projection, filters, limit).await;
+        }
         // No limit: with one, the listing could stop before a file that holds spool rows.
         let archive = self.inner.scan(state, projection, filters, None).await?;
-        if spool.rows() == 0 {
-            return Ok(archive);
-        }
         let mut archived = Archived::new();
         archived_files(&archive, &mut archived);
         let schema = self.schema();

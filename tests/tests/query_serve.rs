@@ -153,6 +153,26 @@ fn psql_and_psycopg_get_the_numbers_infra_query_gives() {
         );
     }
 
+    // What Grafana's query builder sends to list a table's columns.
+    let columns = server.psql_ok(
+        r#"SELECT quote_ident(column_name) AS "column", data_type AS "type"
+        FROM information_schema.columns
+        WHERE
+          CASE WHEN array_length(parse_ident('public.logs'),1) = 2
+            THEN quote_ident(table_schema) = (parse_ident('public.logs'))[1]
+              AND quote_ident(table_name) = (parse_ident('public.logs'))[2]
+            ELSE quote_ident(table_name) = 'public.logs'
+          END"#,
+    );
+    assert!(
+        columns.iter().any(|c| c.starts_with("timestamp,")),
+        "{columns:?}"
+    );
+    assert!(
+        columns.iter().any(|c| c.starts_with("message,")),
+        "{columns:?}"
+    );
+
     // The Grafana time-series query over the whole range.
     let range = query_csv(
         &archive,

@@ -8,9 +8,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`catalog`]: archive location (path or URL) and the `logs` listing table;
-//! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 UTC;
-//! - [`repl`]: the interactive shell.
+//! - [`catalog`]: archive location (path or URL) and the tables registered over it;
+//! - [`archive_store`]: the archive's object store, hiding files a compacted file holds;
+//! - [`fresh`]: `logs` plus the rows still in a local collector's spool, each once;
+//! - [`windows`]: `T_since('24h')` and `T_between(from, to)` for every table `T`;
+//! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 in a zone;
+//! - [`chart`]: charts of a result, in the terminal and as PNG / SVG;
+//! - [`report`]: the morning overview, as text or one HTML file;
+//! - [`pg`]: `serve --pg`, the archive over the PostgreSQL wire protocol, read-only;
+//! - [`repl`] and [`complete`]: the interactive shell and its completion.
 
 pub mod archive_store;
 pub mod catalog;

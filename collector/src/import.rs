@@ -49,6 +49,9 @@ pub struct ImportOptions {
     pub progress: bool,
     /// Fill `template_id` with the template miner.
     pub templates: bool,
+    /// Detect anomalies in the imported history (needs `templates`): the `anomalies`
+    /// table, judged on the lines' event time as live collection would have.
+    pub anomalies: Option<crate::detect::DetectorConfig>,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +87,12 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
             archive: opts.archive.clone(),
             s3: opts.s3.clone(),
             hostname: opts.hostname.clone(),
+        }),
+        detect: opts.anomalies.map(|config| crate::detect::DetectOptions {
+            config,
+            state_dir: None,
+            alerts: None,
+            live: false,
         }),
     });
     let pipeline = Pipeline::start_mining(

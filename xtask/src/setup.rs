@@ -47,6 +47,11 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("libestr0", "a library of the unpacked rsyslogd"),
     ("libfastjson4", "a library of the unpacked rsyslogd"),
     ("liblognorm5", "a library of the unpacked rsyslogd"),
+    // Alerts (issue 9): the alert tests start a real Alertmanager on 127.0.0.1.
+    (
+        "prometheus-alertmanager",
+        "the Alertmanager the alert tests deliver to (/api/v2/alerts)",
+    ),
 ];
 
 /// Where rsyslog is unpacked (`dpkg-deb -x`) to run beside syslog-ng, never as a service.

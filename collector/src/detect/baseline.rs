@@ -1,0 +1,153 @@
+//! The rate baseline of one series (a host, a service, a template of a host, a host's
+//! errors), on one-minute buckets of event time.
+//!
+//! The expected rate is an exponentially weighted mean of the per-minute counts with
+//! about an hour of memory ([`MEMORY_MINUTES`]): long enough to smooth Poisson noise,
+//! short enough to follow a daily cycle (a ±50 % day/night swing changes the rate by at
+//! most ~13 % an hour, which the mean follows within the guards' margins).
+//!
+//! Deciding is guarded against multiple testing: hundreds of series are tested every
+//! minute, so a rule must be very unlikely by chance on any one of them. A burst needs a
+//! minimum count, a ratio to the mean and a Poisson margin of many standard deviations over
+//! a two-minute window, and both minutes elevated (persistence); a silence needs the mean
+//! to have promised many lines over the quiet stretch, not just one.
+
+use serde::{Deserialize, Serialize};
+
+/// Memory of the mean, in minutes.
+pub const MEMORY_MINUTES: f64 = 60.0;
+
+/// Thresholds of the rules, one set for every series of a kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guard {
+    /// Lines the two-minute window must hold at least.
+    pub min_count: u32,
+    /// …and at least this many times what the mean expects.
+    pub ratio: f64,
+    /// …and more than the expectation plus this many Poisson standard deviations.
+    pub sigmas: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Baseline {
+    /// Expected lines per minute.
+    pub mean: f64,
+    /// Minutes closed since the series' first line (its warm-up clock).
+    pub minutes: u32,
+    /// Lines in the previous (closed) minute and in the open one.
+    pub prev: u32,
+    pub count: u32,
+    /// Event time of the series' last line (µs).
+    pub last_us: i64,
+}
+
+impl Baseline {
+    /// Whether the previous minute and the open one (as far as it went) together are a
+    /// burst: far above the mean over both, and each of them elevated on its own, so that
+    /// a spike inside one minute is not enough.
+    pub fn burst(&self, g: &Guard) -> bool {
+        let mu = self.mean;
+        let window = (self.prev + self.count) as f64;
+        let expected = 2.0 * mu;
+        let elevated = |c: u32| c as f64 > mu + 2.0 * (mu + 1.0).sqrt();
+        window >= g.min_count as f64
+            && window >= g.ratio * expected
+            && window > expected + g.sigmas * (expected + 1.0).sqrt()
+            && elevated(self.prev)
+            && elevated(self.count)
+    }
+
+    /// Closes the open minute: the mean learns it. During a burst the count is clipped
+    /// to `ratio` times the mean, so the burst does not teach itself as normal at once; a
+    /// lasting new level is still learnt within about half an hour.
+    pub fn close_minute(&mut self, g: &Guard) {
+        let mut c = self.count as f64;
+        if self.burst(g) {
+            c = c.min(g.ratio * self.mean.max(1.0));
+        }
+        self.mean += (c - self.mean) / MEMORY_MINUTES;
+        self.minutes = self.minutes.saturating_add(1);
+        self.prev = self.count;
+        self.count = 0;
+    }
+
+    /// Score of a window against the mean: standard deviations above it.
+    pub fn score(&self) -> f64 {
+        let expected = 2.0 * self.mean;
+        ((self.prev + self.count) as f64 - expected) / (expected + 1.0).sqrt()
+    }
+
+    /// Minutes without a line after which this series counts as silent: the mean must
+    /// have promised `min_expected` lines, and at least `min_minutes` pass.
+    pub fn silence_after_minutes(&self, min_expected: f64, min_minutes: f64) -> f64 {
+        (min_expected / self.mean.max(1e-9)).max(min_minutes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const G: Guard = Guard {
+        min_count: 20,
+        ratio: 3.0,
+        sigmas: 6.0,
+    };
+
+    fn steady(rate: u32, minutes: u32) -> Baseline {
+        let mut b = Baseline::default();
+        for _ in 0..minutes {
+            b.count = rate;
+            b.close_minute(&G);
+        }
+        b
+    }
+
+    #[test]
+    fn mean_follows_the_rate_and_a_burst_is_persistent_and_large() {
+        let mut b = steady(10, 600);
+        assert!((b.mean - 10.0).abs() < 0.1, "{}", b.mean);
+        // Four times the rate for two minutes is a burst…
+        b.prev = 40;
+        b.count = 40;
+        assert!(b.burst(&G));
+        // …one spiking minute is not, nor is twice the rate.
+        b.prev = 10;
+        b.count = 80;
+        assert!(!b.burst(&G));
+        b.prev = 20;
+        b.count = 20;
+        assert!(!b.burst(&G));
+        // A rare series needs the minimum count.
+        let mut r = steady(0, 300);
+        r.prev = 4;
+        r.count = 5;
+        assert!(!r.burst(&G));
+    }
+
+    #[test]
+    fn a_burst_is_not_learnt_at_once_but_a_new_level_is_later() {
+        let mut b = steady(10, 600);
+        // The first minute is not a burst yet (one elevated minute), the next ones are
+        // clipped.
+        for _ in 0..3 {
+            b.count = 100;
+            b.close_minute(&G);
+        }
+        assert!(b.mean < 12.5, "{}", b.mean);
+        for _ in 0..120 {
+            b.count = 100;
+            b.close_minute(&G);
+        }
+        b.count = 100;
+        assert!(!b.burst(&G), "mean {}", b.mean);
+    }
+
+    #[test]
+    fn silence_waits_for_enough_expected_lines() {
+        let b = steady(30, 300);
+        assert_eq!(b.silence_after_minutes(30.0, 2.0), 2.0);
+        let b = steady(1, 300);
+        assert!((b.silence_after_minutes(30.0, 2.0) - 30.0).abs() < 1.0);
+    }
+}

@@ -374,12 +374,17 @@ fn anomalies_are_grouped_routed_retried_and_survive_a_restart() {
     let cfg = config(dir.path(), &targets(free_port()), &inputs);
 
     // First run: every target down. The anomalies are queued on disk.
-    run_ok(
+    let first = run_ok(
         Command::new(bin("infra-collector"))
             .args(["run", "--once", "--config"])
             .arg(&cfg)
             .env("INFRALOG_LOG", "info"),
     );
+    let raised: String = String::from_utf8_lossy(&first.stderr)
+        .lines()
+        .filter(|l| l.contains("anomaly:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let queued = ["inbox", "outbox"]
         .iter()
         .map(|d| fs::read_dir(dir.path().join("state/alerts").join(d)).map_or(0, |r| r.count()))
@@ -418,7 +423,12 @@ fn anomalies_are_grouped_routed_retried_and_survive_a_restart() {
         groups(&notified(r, 200)).len() >= 4
     });
     let log_text = || fs::read_to_string(&log_path).unwrap_or_default();
-    assert_eq!(groups(&notified(&got, 200)), expected, "{}", log_text());
+    assert_eq!(
+        groups(&notified(&got, 200)),
+        expected,
+        "{raised}\n{}",
+        log_text()
+    );
     // Slack failed and is retried with backoff; it then gets the ERROR ones only.
     slack.wait_for(Duration::from_secs(20), |r| r.len() >= 2);
     slack

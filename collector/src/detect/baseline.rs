@@ -2,7 +2,8 @@
 //! errors), on one-minute buckets of event time.
 //!
 //! The expected rate is an exponentially weighted mean of the per-minute counts with
-//! about an hour of memory ([`MEMORY_MINUTES`]): long enough to smooth Poisson noise,
+//! about an hour of memory ([`MEMORY_MINUTES`]; the plain average while a series is
+//! younger than that): long enough to smooth Poisson noise,
 //! short enough to follow a daily cycle (a ±50 % day/night swing changes the rate by at
 //! most ~13 % an hour, which the mean follows within the guards' margins).
 //!
@@ -37,7 +38,9 @@ pub struct Baseline {
     /// Lines in the previous (closed) minute and in the open one.
     pub prev: u32,
     pub count: u32,
-    /// Event time of the series' last line (µs).
+    /// Event time of the series' first and last line (µs).
+    #[serde(default)]
+    pub first_us: Option<i64>,
     pub last_us: i64,
 }
 
@@ -65,7 +68,10 @@ impl Baseline {
         if self.burst(g) {
             c = c.min(g.ratio * self.mean.max(1.0));
         }
-        self.mean += (c - self.mean) / MEMORY_MINUTES;
+        // The plain average of the minutes so far until there is an hour of them, so a
+        // young series is not compared with a mean still rising from zero.
+        let weight = (self.minutes as f64 + 1.0).min(MEMORY_MINUTES);
+        self.mean += (c - self.mean) / weight;
         self.minutes = self.minutes.saturating_add(1);
         self.prev = self.count;
         self.count = 0;
@@ -141,6 +147,12 @@ mod tests {
         }
         b.count = 100;
         assert!(!b.burst(&G), "mean {}", b.mean);
+    }
+
+    #[test]
+    fn a_young_series_knows_its_rate_at_once() {
+        let b = steady(10, 5);
+        assert!((b.mean - 10.0).abs() < 1e-9, "{}", b.mean);
     }
 
     #[test]

@@ -119,6 +119,7 @@ impl Series {
     /// Counts a line at `ts_us`.
     fn hit(&mut self, ts_us: i64) {
         self.base.count = self.base.count.saturating_add(1);
+        self.base.first_us.get_or_insert(ts_us);
         self.base.last_us = self.base.last_us.max(ts_us);
         self.quiet_open = false;
     }
@@ -147,9 +148,16 @@ impl Series {
         self.base.close_minute(g);
     }
 
-    /// Whether a silence should be raised at `now_us` (and marks it raised).
+    /// Whether a silence should be raised at `now_us` (and marks it raised). The series
+    /// must have logged for the warm-up before it went quiet: the end of something short
+    /// (a storm, a burst of a new message) is not a silence.
     fn raise_silence(&mut self, c: &DetectorConfig, busy: f64, now_us: i64) -> bool {
-        if self.quiet_open || !self.warm(c) || self.base.mean < busy {
+        let lasted = self.base.last_us - self.base.first_us.unwrap_or(self.base.last_us);
+        if self.quiet_open
+            || !self.warm(c)
+            || self.base.mean < busy
+            || lasted < c.warmup_minutes as i64 * MINUTE_US
+        {
             return false;
         }
         let after = self
@@ -384,6 +392,8 @@ impl Detector {
             // The host's own clock stopped with it: its silence is how far the fleet's
             // clock went since its last line.
             let mut s = host.total.clone();
+            let shift = host.last_fleet_us - s.base.last_us;
+            s.base.first_us = s.base.first_us.map(|f| f + shift);
             s.base.last_us = host.last_fleet_us;
             if s.raise_silence(&c, c.busy_per_minute, fleet) {
                 host.total.quiet_open = true;

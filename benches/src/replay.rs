@@ -298,7 +298,7 @@ pub fn run(datasets: &[Dataset], opts: &ReplayOptions, config: DetectorConfig) -
     let mut batch: Vec<(i64, usize, Option<usize>, Option<String>)> = Vec::new();
     let mut t = START_US;
     while t < end_us {
-        for h in 0..opts.hosts {
+        for (h, hostname) in hostnames.iter().enumerate() {
             let active: Vec<&Fault> = faults
                 .iter()
                 .filter(|f| f.host == h && f.start_us <= t && t < f.end_us)
@@ -374,7 +374,7 @@ pub fn run(datasets: &[Dataset], opts: &ReplayOptions, config: DetectorConfig) -
                 detector.observe(
                     &Line {
                         ts_us: ts,
-                        hostname: &hostnames[h],
+                        hostname,
                         source: "file",
                         process: Some(process),
                         priority,

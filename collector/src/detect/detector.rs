@@ -264,8 +264,16 @@ impl Detector {
     /// Counts one line; may raise bursts, storms and new templates at once.
     pub fn observe(&mut self, line: &Line, miner: &Miner) {
         let c = self.config;
-        let st = &mut self.state;
         let ts = line.ts_us;
+        // A chunk can span many minutes (import reads thousands of lines at once): what
+        // the fleet's clock shows is checked each time it enters a new minute too.
+        if ts.div_euclid(MINUTE_US) > self.state.clock_us.div_euclid(MINUTE_US)
+            && self.state.first_us.is_some()
+        {
+            self.state.clock_us = ts;
+            self.end_chunk();
+        }
+        let st = &mut self.state;
         st.first_us.get_or_insert(ts);
         st.clock_us = st.clock_us.max(ts);
         let fleet = st.clock_us;

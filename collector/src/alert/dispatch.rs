@@ -241,16 +241,24 @@ fn run(
     };
     for a in inbox {
         st.queue.inbox_remove(a.id);
-        st.take(a, now, stats)?;
+        if let Err(e) = st.take(a, now, stats) {
+            tracing::error!("alert queue: {e:#}");
+        }
     }
     loop {
+        // Degrade, never die: a queue write that fails is logged, and what it held stays
+        // in memory (and in the inbox) to be tried again.
+        let take = |st: &mut State, a: Anomaly| {
+            stats.received.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = st.take(a, now_ms(), stats) {
+                tracing::error!("alert queue: {e:#}");
+            }
+        };
         match rx.recv_timeout(TICK) {
             Ok(a) => {
-                stats.received.fetch_add(1, Ordering::Relaxed);
-                st.take(a, now_ms(), stats)?;
+                take(&mut st, a);
                 while let Ok(a) = rx.try_recv() {
-                    stats.received.fetch_add(1, Ordering::Relaxed);
-                    st.take(a, now_ms(), stats)?;
+                    take(&mut st, a);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -258,7 +266,9 @@ fn run(
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
         let now = now_ms();
-        st.form(now, stats)?;
+        if let Err(e) = st.form(now, stats) {
+            tracing::error!("alert queue: {e:#}");
+        }
         st.deliver(&http, now, stats);
     }
 }

@@ -415,8 +415,14 @@ impl Detector {
                 ));
             }
         }
+        // On the host's own clock: a backfilled file's old lines are not expired by the
+        // wall clock a live fleet clock follows.
         let within = c.new_template_within_minutes as i64 * MINUTE_US;
-        st.pending_new.retain(|_, p| fleet - p.first_us <= within);
+        let hosts = &st.hosts;
+        st.pending_new.retain(|_, p| {
+            let now = hosts.get(&p.hostname).map_or(fleet, |h| h.clock_us);
+            now - p.first_us <= within
+        });
     }
 
     /// Moves the fleet's clock to `now_us` if it is behind (the running collector calls it
@@ -681,5 +687,194 @@ fn new_template(id: i64, p: PendingNew, ts: i64, miner: &Miner) -> Anomaly {
             rfc3339(p.first_us)
         ),
         example: Some(p.example),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_772_409_600_000_000;
+
+    /// `minutes` of steady lines (10 a minute, two templates) of `host` from `from_us`.
+    fn steady(d: &mut Detector, miner: &mut Miner, host: &str, from_us: i64, minutes: i64) {
+        for m in 0..minutes {
+            for i in 0..10i64 {
+                let ts = from_us + m * MINUTE_US + i * 6_000_000;
+                let msg = if i % 2 == 0 {
+                    format!("request {i} served in {m} ms")
+                } else {
+                    format!("worker {i} idle")
+                };
+                feed(d, miner, host, ts, &msg, None);
+            }
+            d.end_chunk();
+        }
+    }
+
+    fn feed(d: &mut Detector, miner: &mut Miner, host: &str, ts: i64, msg: &str, prio: Option<i8>) {
+        let created = miner.created;
+        let id = miner.add(msg.as_bytes(), ts);
+        d.observe(
+            &Line {
+                ts_us: ts,
+                hostname: host,
+                source: "file",
+                process: Some("app"),
+                priority: prio,
+                message: msg.as_bytes(),
+                template_id: Some(id),
+                new_template: miner.created != created,
+            },
+            miner,
+        );
+    }
+
+    #[test]
+    fn one_host_after_another_is_no_silence_but_a_stop_among_others_is() {
+        let mut miner = Miner::new(Default::default());
+        let mut d = Detector::new(DetectorConfig::default());
+        // Host a's three hours, then host b's same three hours (as `import` of two files).
+        steady(&mut d, &mut miner, "a", T0, 180);
+        steady(&mut d, &mut miner, "b", T0, 180);
+        assert_eq!(d.take_raised(), vec![]);
+        // Both go on together; then a stops while b goes on.
+        for m in 180..200 {
+            steady(&mut d, &mut miner, "a", T0 + m * MINUTE_US, 1);
+            steady(&mut d, &mut miner, "b", T0 + m * MINUTE_US, 1);
+        }
+        steady(&mut d, &mut miner, "b", T0 + 200 * MINUTE_US, 10);
+        let raised = d.take_raised();
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        let a = &raised[0];
+        assert_eq!((a.kind.as_str(), a.hostname.as_str()), ("silence", "a"));
+        assert_eq!(a.severity, Severity::Critical);
+        assert!(
+            a.detected_at_us - a.window_start_us <= 4 * MINUTE_US,
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn a_new_error_template_is_raised_on_its_second_line_after_the_warm_up_only() {
+        let mut miner = Miner::new(Default::default());
+        let mut d = Detector::new(DetectorConfig::default());
+        // During the warm-up: not raised.
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            T0,
+            "disk sda failed to spin up",
+            None,
+        );
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            T0 + 1,
+            "disk sdb failed to spin up",
+            None,
+        );
+        steady(&mut d, &mut miner, "a", T0, 90);
+        let t = T0 + 90 * MINUTE_US;
+        // A new message that is not an error: not raised.
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t,
+            "rotated journal file number 7",
+            None,
+        );
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t + 1,
+            "rotated journal file number 8",
+            None,
+        );
+        // A new error: raised on its second line.
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t + 2,
+            "fan tray 2 speed sensor unreadable",
+            Some(2),
+        );
+        assert_eq!(d.take_raised(), vec![]);
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t + 3,
+            "fan tray 3 speed sensor unreadable",
+            Some(2),
+        );
+        let raised = d.take_raised();
+        assert_eq!(raised.len(), 1, "{raised:?}");
+        assert_eq!(raised[0].kind, "new_template");
+        assert_eq!(
+            raised[0].example.as_deref(),
+            Some("fan tray 2 speed sensor unreadable")
+        );
+        // An error that never comes back within 10 minutes: not raised.
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t + 4,
+            "power supply 1 voltage out of range",
+            Some(3),
+        );
+        steady(&mut d, &mut miner, "a", t + MINUTE_US, 12);
+        feed(
+            &mut d,
+            &mut miner,
+            "a",
+            t + 13 * MINUTE_US,
+            "power supply 2 voltage out of range",
+            Some(3),
+        );
+        assert_eq!(d.take_raised(), vec![]);
+    }
+
+    /// The state saved and restored in the middle gives what one uninterrupted detector
+    /// gives.
+    #[test]
+    fn a_restored_state_carries_on_as_if_never_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |restart: bool| {
+            let mut miner = Miner::new(Default::default());
+            let mut d = Detector::new(DetectorConfig::default());
+            steady(&mut d, &mut miner, "a", T0, 120);
+            steady(&mut d, &mut miner, "b", T0, 120);
+            if restart {
+                super::super::persist::save(dir.path(), &d.state).unwrap();
+                let state = super::super::persist::load(dir.path()).unwrap().unwrap();
+                d = Detector::new(DetectorConfig::default());
+                d.state = state;
+            }
+            // A burst on a, then b stops.
+            let t = T0 + 120 * MINUTE_US;
+            for i in 0..120i64 {
+                feed(
+                    &mut d,
+                    &mut miner,
+                    "a",
+                    t + i * 1_000_000,
+                    &format!("worker {i} idle"),
+                    None,
+                );
+            }
+            steady(&mut d, &mut miner, "a", t + 2 * MINUTE_US, 10);
+            d.take_raised()
+        };
+        let straight = run(false);
+        let kinds: Vec<&str> = straight.iter().map(|a| a.kind.as_str()).collect();
+        assert_eq!(kinds, ["burst", "silence"], "{straight:?}");
+        assert_eq!(run(true), straight);
     }
 }

@@ -86,6 +86,9 @@ pub struct ReplayOptions {
     pub faults: usize,
     /// Mean lines per minute of the quietest host; each next host logs 5 more.
     pub base_rate: f64,
+    /// Each host replays its system's lines in their order (looping), keeping the runs
+    /// and bursts of the original log, instead of sampling them at random.
+    pub ordered: bool,
 }
 
 impl Default for ReplayOptions {
@@ -96,6 +99,7 @@ impl Default for ReplayOptions {
             seed: 1,
             faults: 40,
             base_rate: 20.0,
+            ordered: false,
         }
     }
 }
@@ -296,6 +300,7 @@ pub fn run(datasets: &[Dataset], opts: &ReplayOptions, config: DetectorConfig) -
     let mut lines = 0u64;
     let mut anomalies = Vec::new();
     let mut batch: Vec<(i64, usize, Option<usize>, Option<String>)> = Vec::new();
+    let mut cursor: Vec<usize> = (0..opts.hosts).map(|h| h * 211).collect();
     let mut t = START_US;
     while t < end_us {
         for (h, hostname) in hostnames.iter().enumerate() {
@@ -312,7 +317,12 @@ pub fn run(datasets: &[Dataset], opts: &ReplayOptions, config: DetectorConfig) -
             batch.clear();
             let r = rate(h, t);
             for _ in 0..poisson(&mut rng, r * step_min) {
-                let i = rng.below(sys.ids.len() as u64) as usize;
+                let i = if opts.ordered {
+                    cursor[h] = (cursor[h] + 1) % sys.ids.len();
+                    cursor[h]
+                } else {
+                    rng.below(sys.ids.len() as u64) as usize
+                };
                 batch.push((t + rng.below(STEP_US as u64) as i64, s, Some(i), None));
             }
             for f in active {

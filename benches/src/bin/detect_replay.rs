@@ -25,6 +25,9 @@ struct Args {
     /// Print every anomaly raised after the warm-up day.
     #[arg(long)]
     show: bool,
+    /// Replay each system's lines in their order instead of at random.
+    #[arg(long)]
+    ordered: bool,
 }
 
 fn main() -> Result<()> {
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
         days: args.days,
         seed: args.seed,
         faults: 20 * (args.days as usize - 1).max(1) * 2,
+        ordered: args.ordered,
         ..Default::default()
     };
     for (name, o) in [

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 
 /// Memory of the mean, in minutes.
 pub const MEMORY_MINUTES: f64 = 60.0;
+/// Memory of the variance, in minutes: a day.
+pub const VAR_MEMORY_MINUTES: f64 = 1440.0;
+/// What of the longest gap is kept per minute (0.999: half of it after ~12 hours).
+const GAP_KEPT_PER_MINUTE: f64 = 0.999;
 
 /// Thresholds of the rules, one set for every series of a kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,6 +37,15 @@ pub struct Guard {
 pub struct Baseline {
     /// Expected lines per minute.
     pub mean: f64,
+    /// Variance of the per-minute counts around the mean, over about a day. Logs are
+    /// burstier than Poisson (a template that comes in runs); the rules use whichever is
+    /// larger.
+    #[serde(default)]
+    pub var: f64,
+    /// The longest gap between two lines seen (µs), slowly forgotten (half-life ~12 h):
+    /// a series that pauses for minutes between runs is not silent after one of them.
+    #[serde(default)]
+    pub max_gap_us: i64,
     /// Minutes closed since the series' first line (its warm-up clock).
     pub minutes: u32,
     /// Lines in the previous (closed) minute and in the open one.
@@ -50,12 +63,13 @@ impl Baseline {
     /// a spike inside one minute is not enough.
     pub fn burst(&self, g: &Guard) -> bool {
         let mu = self.mean;
+        let var = self.var.max(mu);
         let window = (self.prev + self.count) as f64;
         let expected = 2.0 * mu;
-        let elevated = |c: u32| c as f64 > mu + 2.0 * (mu + 1.0).sqrt();
+        let elevated = |c: u32| c as f64 > mu + 2.0 * (var + 1.0).sqrt();
         window >= g.min_count as f64
             && window >= g.ratio * expected
-            && window > expected + g.sigmas * (expected + 1.0).sqrt()
+            && window > expected + g.sigmas * (2.0 * var + 1.0).sqrt()
             && elevated(self.prev)
             && elevated(self.count)
     }
@@ -64,14 +78,23 @@ impl Baseline {
     /// to `ratio` times the mean, so the burst does not teach itself as normal at once; a
     /// lasting new level is still learnt within about half an hour.
     pub fn close_minute(&mut self, g: &Guard) {
-        let mut c = self.count as f64;
+        let raw = self.count as f64;
+        let mut c = raw;
         if self.burst(g) {
             c = c.min(g.ratio * self.mean.max(1.0));
+        }
+        // The variance learns the unclipped count, over a day: a template that comes in
+        // runs is known for it all day, while the mean follows the hour.
+        if self.minutes > 0 {
+            let d = raw - self.mean;
+            let w = (self.minutes as f64).min(VAR_MEMORY_MINUTES);
+            self.var += (d * d - self.var) / w;
         }
         // The plain average of the minutes so far until there is an hour of them, so a
         // young series is not compared with a mean still rising from zero.
         let weight = (self.minutes as f64 + 1.0).min(MEMORY_MINUTES);
         self.mean += (c - self.mean) / weight;
+        self.max_gap_us = (self.max_gap_us as f64 * GAP_KEPT_PER_MINUTE) as i64;
         self.minutes = self.minutes.saturating_add(1);
         self.prev = self.count;
         self.count = 0;
@@ -80,13 +103,26 @@ impl Baseline {
     /// Score of a window against the mean: standard deviations above it.
     pub fn score(&self) -> f64 {
         let expected = 2.0 * self.mean;
-        ((self.prev + self.count) as f64 - expected) / (expected + 1.0).sqrt()
+        ((self.prev + self.count) as f64 - expected) / (2.0 * self.var.max(self.mean) + 1.0).sqrt()
+    }
+
+    /// Counts a line at `ts_us` into the open minute.
+    pub fn hit(&mut self, ts_us: i64) {
+        self.count = self.count.saturating_add(1);
+        if self.first_us.is_some() && ts_us > self.last_us {
+            self.max_gap_us = self.max_gap_us.max(ts_us - self.last_us);
+        }
+        self.first_us.get_or_insert(ts_us);
+        self.last_us = self.last_us.max(ts_us);
     }
 
     /// Minutes without a line after which this series counts as silent: the mean must
-    /// have promised `min_expected` lines, and at least `min_minutes` pass.
+    /// have promised `min_expected` lines, at least `min_minutes` pass, and twice the
+    /// longest pause the series had.
     pub fn silence_after_minutes(&self, min_expected: f64, min_minutes: f64) -> f64 {
-        (min_expected / self.mean.max(1e-9)).max(min_minutes)
+        (min_expected / self.mean.max(1e-9))
+            .max(min_minutes)
+            .max(2.0 * self.max_gap_us as f64 / 60e6)
     }
 }
 

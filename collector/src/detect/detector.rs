@@ -118,9 +118,7 @@ impl Series {
 
     /// Counts a line at `ts_us`.
     fn hit(&mut self, ts_us: i64) {
-        self.base.count = self.base.count.saturating_add(1);
-        self.base.first_us.get_or_insert(ts_us);
-        self.base.last_us = self.base.last_us.max(ts_us);
+        self.base.hit(ts_us);
         self.quiet_open = false;
     }
 

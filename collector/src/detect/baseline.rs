@@ -46,6 +46,11 @@ pub struct Baseline {
     /// a series that pauses for minutes between runs is not silent after one of them.
     #[serde(default)]
     pub max_gap_us: i64,
+    /// The largest two-minute count seen, forgotten like the longest gap: a burst must
+    /// exceed what the series already did recently (a template whose runs recur all day
+    /// is not news each time).
+    #[serde(default)]
+    pub max_window: f64,
     /// Minutes closed since the series' first line (its warm-up clock).
     pub minutes: u32,
     /// Lines in the previous (closed) minute and in the open one.
@@ -62,6 +67,12 @@ impl Baseline {
     /// burst: far above the mean over both, and each of them elevated on its own, so that
     /// a spike inside one minute is not enough.
     pub fn burst(&self, g: &Guard) -> bool {
+        self.far_above_mean(g) && (self.prev + self.count) as f64 > self.max_window
+    }
+
+    /// The statistical half of [`Baseline::burst`]: the two-minute window against the
+    /// mean and the variance.
+    fn far_above_mean(&self, g: &Guard) -> bool {
         let mu = self.mean;
         let var = self.var.max(mu);
         let window = (self.prev + self.count) as f64;
@@ -80,7 +91,7 @@ impl Baseline {
     pub fn close_minute(&mut self, g: &Guard) {
         let raw = self.count as f64;
         let mut c = raw;
-        if self.burst(g) {
+        if self.far_above_mean(g) {
             c = c.min(g.ratio * self.mean.max(1.0));
         }
         // The variance learns the unclipped count, over a day: a template that comes in
@@ -95,6 +106,8 @@ impl Baseline {
         let weight = (self.minutes as f64 + 1.0).min(MEMORY_MINUTES);
         self.mean += (c - self.mean) / weight;
         self.max_gap_us = (self.max_gap_us as f64 * GAP_KEPT_PER_MINUTE) as i64;
+        self.max_window =
+            (self.max_window * GAP_KEPT_PER_MINUTE).max((self.prev + self.count) as f64);
         self.minutes = self.minutes.saturating_add(1);
         self.prev = self.count;
         self.count = 0;

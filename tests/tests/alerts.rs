@@ -391,7 +391,7 @@ fn anomalies_are_grouped_routed_retried_and_survive_a_restart() {
         .sum::<usize>();
     assert!(
         queued >= 4,
-        "anomalies queued while the targets are down: {queued}"
+        "anomalies queued while the targets are down: {queued}\n{raised}"
     );
 
     // Second run: the webhook is up, Slack answers 503 at first, Alertmanager is up (its

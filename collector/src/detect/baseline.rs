@@ -94,10 +94,13 @@ impl Baseline {
         if self.far_above_mean(g) {
             c = c.min(g.ratio * self.mean.max(1.0));
         }
-        // The variance learns the unclipped count, over a day: a template that comes in
-        // runs is known for it all day, while the mean follows the hour.
+        // The variance learns over a day (a template that comes in runs is known for it
+        // all day, while the mean follows the hour), each minute's deviation capped at
+        // the guard's margin, so that one spike, such as the first minute of a burst, does
+        // not teach a young series that anything goes.
         if self.minutes > 0 {
-            let d = raw - self.mean;
+            let cap = self.mean + g.sigmas * (self.var.max(self.mean) + 1.0).sqrt();
+            let d = raw.min(cap) - self.mean;
             let w = (self.minutes as f64).min(VAR_MEMORY_MINUTES);
             self.var += (d * d - self.var) / w;
         }

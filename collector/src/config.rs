@@ -497,4 +497,39 @@ mod tests {
         let err = Config::parse(&text, "t").unwrap_err().to_string();
         assert!(err.contains("zstd_level"), "{err}");
     }
+
+    /// `[detect]` and `[alert]`: unknown keys and bad targets refused with their line and
+    /// the reason; targets parsed with their defaults.
+    #[test]
+    fn detect_and_alert_sections_are_checked() {
+        let c = Config::default_config();
+        assert!(c.detect.anomalies && c.alert.targets.is_empty());
+        let err = Config::parse("[alert]\nrepeat_intervall_secs = 3\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("repeat_intervall_secs"),
+            "{err}"
+        );
+        let target = "[[alert.targets]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://hooks.example/x\"\n";
+        let c = Config::parse(target, "t").unwrap();
+        let t = &c.alert.targets[0];
+        assert_eq!(t.kind, crate::alert::TargetKind::Slack);
+        assert_eq!(t.min_severity, crate::detect::Severity::Warning);
+        let err = Config::parse(
+            &format!("\n\n{}", target.replace("https://", "gopher://")),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3") && err.contains("gopher"), "{err}");
+        let err = Config::parse(&format!("{target}{target}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"ops\" is used twice"), "{err}");
+        let err = Config::parse("[alert]\nmax_per_hour = 0\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_per_hour"), "{err}");
+    }
 }

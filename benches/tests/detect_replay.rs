@@ -51,3 +51,25 @@ fn replay_finds_the_injected_faults_and_stays_quiet_on_clean_days() {
     assert!(clean.per_hour() <= 0.5, "clean replay: {report}");
     assert!(faulty.latency_median_s <= 120.0, "latency: {report}");
 }
+
+/// The harder replay (each system's lines in their own order, so real runs recur all
+/// day): the 0.5/h target is not met there (BENCHMARKS.md); this holds what was reached.
+#[test]
+fn ordered_replay_noise_stays_under_one_an_hour() {
+    let sets = loghub::load_all(&loghub::default_root()).expect("the loghub-2k samples");
+    let clean = replay::run(
+        &sets,
+        &ReplayOptions {
+            faults: 0,
+            ordered: true,
+            ..Default::default()
+        },
+        DetectorConfig::default(),
+    );
+    assert!(
+        clean.per_hour() <= 1.0,
+        "{:.2}/h: {:?}",
+        clean.per_hour(),
+        clean.per_kind_raised
+    );
+}

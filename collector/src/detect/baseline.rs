@@ -17,6 +17,11 @@ use serde::{Deserialize, Serialize};
 
 /// Memory of the mean, in minutes.
 pub const MEMORY_MINUTES: f64 = 60.0;
+/// A burst must exceed the largest recent two-minute count by this factor: a run that
+/// recurs (a little larger at the daily peak) is not news. 1.25 keeps the replay's 4×
+/// bursts of steady templates (recall ≥ 0.8) and cuts the ordered replay's recurring
+/// runs from 4.9 to 0.6 an hour (BENCHMARKS.md).
+const ABOVE_RECENT_MAX: f64 = 1.25;
 /// Memory of the variance, in minutes: a day.
 pub const VAR_MEMORY_MINUTES: f64 = 1440.0;
 /// What of the longest gap is kept per minute (0.999: half of it after ~12 hours).
@@ -47,8 +52,8 @@ pub struct Baseline {
     #[serde(default)]
     pub max_gap_us: i64,
     /// The largest two-minute count seen, forgotten like the longest gap: a burst must
-    /// exceed what the series already did recently (a template whose runs recur all day
-    /// is not news each time).
+    /// exceed what the series already did recently by [`ABOVE_RECENT_MAX`] (a template
+    /// whose runs recur all day is not news each time).
     #[serde(default)]
     pub max_window: f64,
     /// Minutes closed since the series' first line (its warm-up clock).
@@ -67,7 +72,8 @@ impl Baseline {
     /// burst: far above the mean over both, and each of them elevated on its own, so that
     /// a spike inside one minute is not enough.
     pub fn burst(&self, g: &Guard) -> bool {
-        self.far_above_mean(g) && (self.prev + self.count) as f64 > self.max_window
+        self.far_above_mean(g)
+            && (self.prev + self.count) as f64 > ABOVE_RECENT_MAX * self.max_window
     }
 
     /// The statistical half of [`Baseline::burst`]: the two-minute window against the

@@ -31,6 +31,8 @@ use super::errors::{has_error_word, is_error_priority};
 use super::miner::Miner;
 
 const MINUTE_US: i64 = 60_000_000;
+/// A host whose newest line was this far behind the fleet's clock is being backfilled.
+const BACKFILL_LAG_US: i64 = 15 * MINUTE_US;
 
 /// The one detection configuration (the [`Default`]), for every log.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -395,6 +397,11 @@ impl Detector {
         let st = &mut self.state;
         let fleet = st.clock_us;
         for (name, host) in st.hosts.iter_mut() {
+            // A host whose lines were far behind the fleet's clock when they came is being
+            // backfilled (an old file read by a live collector): its end is no silence.
+            if host.last_fleet_us - host.clock_us > BACKFILL_LAG_US {
+                continue;
+            }
             // The host's own clock stopped with it: its silence is how far the fleet's
             // clock went since its last line.
             let mut s = host.total.clone();
@@ -752,6 +759,22 @@ mod tests {
             "{a:?}"
         );
     }
+
+    #[test]
+    fn a_backfilled_host_that_ends_is_no_silence() {
+        let mut miner = Miner::new(Default::default());
+        let mut d = Detector::new(DetectorConfig::default());
+        // A live host, and an old file of another one read meanwhile.
+        let now = T0 + 10 * DAY_MINUTES * MINUTE_US;
+        for m in 0..120 {
+            steady(&mut d, &mut miner, "live", now + m * MINUTE_US, 1);
+            steady(&mut d, &mut miner, "old", T0 + m * MINUTE_US, 1);
+        }
+        steady(&mut d, &mut miner, "live", now + 120 * MINUTE_US, 10);
+        assert_eq!(d.take_raised(), vec![]);
+    }
+
+    const DAY_MINUTES: i64 = 24 * 60;
 
     #[test]
     fn a_new_error_template_is_raised_on_its_second_line_after_the_warm_up_only() {

@@ -184,7 +184,7 @@ impl Default for ArchiveConfig {
 impl ArchiveConfig {
     pub fn archiver_options(&self) -> ArchiverOptions {
         ArchiverOptions {
-            encoders: ArchiverOptions::default().encoders,
+            pending_budget: ArchiverOptions::default().pending_budget,
             encode: EncodeOptions {
                 zstd_level: self.zstd_level,
                 row_group_rows: self.row_group_rows,
@@ -319,6 +319,7 @@ impl Config {
             segment_bytes: self.spool.segment_mb << 20,
             seal_after: Duration::from_secs(self.spool.seal_secs),
             max_bytes: self.spool.max_mb << 20,
+            ..SpoolOptions::default()
         }
     }
 

@@ -219,13 +219,19 @@ fn import_spool(config: &Config) -> infralog_collector::spool::SpoolOptions {
     } else {
         PathBuf::from(&config.spool.dir)
     };
+    let spool = config.spool_options();
     infralog_collector::spool::SpoolOptions {
         dir: base.join(format!(
             "import-{}-{}",
             std::process::id(),
             infralog_collector::time::now_ns()
         )),
-        ..config.spool_options()
+        // A segment becomes one file per host-day: an import in as few segments as the
+        // spool's size allows needs no compaction afterwards. Nothing waits for an
+        // import's rows, so segments are sealed by size only.
+        segment_bytes: spool.segment_bytes.max(spool.max_bytes / 2),
+        seal_after: std::time::Duration::from_secs(24 * 3600),
+        ..spool
     }
 }
 

@@ -71,14 +71,15 @@ impl Pipeline {
             }
             None => None,
         };
-        let (sealed_tx, sealed_rx) = crossbeam_channel::unbounded();
-        let writer = SpoolWriter::spawn(&spool, rx, sealed_tx, shutdown.clone())?;
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let writer = SpoolWriter::spawn(&spool, rx, events_tx, shutdown.clone())?;
         let lock = spool.take_lock()?;
         let handoff = SpoolHandoff {
             instance: spool.instance.clone(),
             backlog: spool.sealed.clone(),
-            sealed: sealed_rx,
+            events: events_rx,
             usage: spool.usage.clone(),
+            dir: spool.opts.dir.clone(),
         };
         let archiver = Archiver::spawn(archive, handoff, archiver, shutdown)?;
         Ok(Pipeline {

@@ -287,21 +287,31 @@ impl Input {
     }
 }
 
-/// A k-way merge of files that are each sorted by timestamp into one sorted file; rows with
-/// equal timestamps keep the order of the inputs (segment order), then their own.
+/// The merged file of compacted inputs, which lists them in its metadata.
 fn merge(
     readers: Vec<ParquetRecordBatchReader>,
     names: &[&str],
+    encode: &EncodeOptions,
+) -> Result<(Vec<u8>, u64)> {
+    let from = KeyValue::new(COMPACTED_FROM_KEY.to_string(), names.join(","));
+    merge_sorted(readers, Some(from), encode)
+}
+
+/// A k-way merge of `logs` files that are each sorted by timestamp into one sorted file,
+/// with `metadata` added; rows with equal timestamps keep the order of the inputs, then
+/// their own. Returns the file and its row count.
+pub(crate) fn merge_sorted(
+    readers: Vec<ParquetRecordBatchReader>,
+    metadata: Option<KeyValue>,
     encode: &EncodeOptions,
 ) -> Result<(Vec<u8>, u64)> {
     let schema = logs_file_schema();
     let mut out = Vec::new();
     let mut writer =
         ArrowWriter::try_new(&mut out, schema.clone(), Some(writer_properties(encode)?))?;
-    writer.append_key_value_metadata(KeyValue::new(
-        COMPACTED_FROM_KEY.to_string(),
-        names.join(","),
-    ));
+    if let Some(kv) = metadata {
+        writer.append_key_value_metadata(kv);
+    }
     let mut inputs: Vec<Input> = readers
         .into_iter()
         .map(|reader| Input {

@@ -43,7 +43,8 @@ impl Archive {
     /// Writes `bytes` at `path` (relative to the archive root) and makes it durable.
     /// Writing the same path again replaces the object, so a retried write never
     /// duplicates rows.
-    pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
+    pub fn put(&self, path: &str, bytes: impl Into<bytes::Bytes>) -> Result<()> {
+        let bytes: bytes::Bytes = bytes.into();
         let object_path = self.store.path(path)?;
         let store = &self.store.store;
         self.runtime

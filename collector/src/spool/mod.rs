@@ -50,6 +50,9 @@ pub struct SpoolOptions {
     /// When the spool holds this much, the writer stops taking chunks until the archiver
     /// frees space: sources that can wait, wait; the others count what they drop.
     pub max_bytes: u64,
+    /// Bytes of appended rows the writer hands to the archiver in memory at most; past
+    /// it the archiver reads what it has not taken in yet back from the segment.
+    pub handoff_bytes: usize,
 }
 
 impl Default for SpoolOptions {
@@ -60,6 +63,7 @@ impl Default for SpoolOptions {
             segment_bytes: 64 << 20,
             seal_after: Duration::from_secs(30),
             max_bytes: 2 << 30,
+            handoff_bytes: 64 << 20,
         }
     }
 }

@@ -57,6 +57,8 @@ impl Hasher for Fnv {
 }
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+/// A jump of event time this large is a gap or a wrong clock, not the passing of time.
+const JUMP_US: i64 = 60 * MINUTE_US;
 /// A host whose newest line was this far behind the fleet's clock is being backfilled.
 const BACKFILL_LAG_US: i64 = 15 * MINUTE_US;
 
@@ -259,6 +261,8 @@ pub struct Detector {
     raised: Vec<Anomaly>,
     /// Series not tracked because of [`DetectorConfig::max_series`].
     pub untracked: u64,
+    /// The wall clock of the last [`Detector::tick`] (live collection only).
+    wall_us: Option<i64>,
 }
 
 fn service_key(source: &str, process: Option<&str>) -> u64 {
@@ -279,6 +283,7 @@ impl Detector {
             state,
             raised: Vec::new(),
             untracked: 0,
+            wall_us: None,
         }
     }
 
@@ -291,17 +296,30 @@ impl Detector {
     pub fn observe(&mut self, line: &Line, miner: &Miner) {
         let c = self.config;
         let ts = line.ts_us;
-        // A chunk can span many minutes (import reads thousands of lines at once): what
-        // the fleet's clock shows is checked each time it enters a new minute too.
-        if ts.div_euclid(MINUTE_US) > self.state.clock_us.div_euclid(MINUTE_US)
-            && self.state.first_us.is_some()
-        {
-            self.state.clock_us = ts;
-            self.end_chunk();
+        // A line stamped far beyond the wall clock (a wrong clock, a garbled timestamp)
+        // does not move the fleet's clock: it would make every other host look silent.
+        let credible = self.wall_us.is_none_or(|w| ts <= w + JUMP_US);
+        if credible && self.state.first_us.is_some() {
+            let clock = self.state.clock_us;
+            if ts > clock + JUMP_US {
+                // The whole fleet jumped ahead (a gap in imported history, or a clock
+                // that was set forward): no host was silent in between on its own.
+                for h in self.state.hosts.values_mut() {
+                    h.last_fleet_us += ts - clock;
+                }
+            }
+            // A chunk can span many minutes (import reads thousands of lines at once):
+            // what the fleet's clock shows is checked each time it enters a new minute.
+            if ts.div_euclid(MINUTE_US) > clock.div_euclid(MINUTE_US) {
+                self.state.clock_us = ts;
+                self.end_chunk();
+            }
         }
         let st = &mut self.state;
         st.first_us.get_or_insert(ts);
-        st.clock_us = st.clock_us.max(ts);
+        if credible {
+            st.clock_us = st.clock_us.max(ts);
+        }
         let fleet = st.clock_us;
         let warmed = ts - st.first_us.unwrap_or(ts) >= c.warmup_minutes as i64 * MINUTE_US;
         let minute = ts.div_euclid(MINUTE_US);
@@ -325,6 +343,12 @@ impl Detector {
         let host = st.hosts.get_mut(line.hostname).expect("inserted above");
         if minute > host.minute {
             close_minutes(&c, line.hostname, host, minute, miner, &mut self.raised);
+        } else if minute < host.minute - JUMP_US / MINUTE_US {
+            // Far older than the host's clock: that clock was set by a line from the
+            // future (or this is an older file of the host). Go back rather than count
+            // every following line into one endless minute.
+            host.minute = minute;
+            host.clock_us = ts;
         }
         host.clock_us = host.clock_us.max(ts);
         host.last_fleet_us = fleet;
@@ -460,6 +484,7 @@ impl Detector {
     /// with the wall clock less a lateness margin, so that a silent fleet is noticed even
     /// when no host sends anything).
     pub fn tick(&mut self, now_us: i64) {
+        self.wall_us = Some(now_us);
         if self.state.first_us.is_some() && now_us > self.state.clock_us {
             self.state.clock_us = now_us;
         }
@@ -801,6 +826,38 @@ mod tests {
     }
 
     const DAY_MINUTES: i64 = 24 * 60;
+
+    #[test]
+    fn a_line_from_the_future_raises_nothing_and_detection_goes_on() {
+        let mut miner = Miner::new(Default::default());
+        let mut d = Detector::new(DetectorConfig::default());
+        for m in 0..120 {
+            steady(&mut d, &mut miner, "a", T0 + m * MINUTE_US, 1);
+            steady(&mut d, &mut miner, "b", T0 + m * MINUTE_US, 1);
+        }
+        let year_2099 = 4_070_908_800_000_000;
+        feed(&mut d, &mut miner, "a", year_2099, "worker 3 idle", None);
+        d.end_chunk();
+        for m in 120..180 {
+            steady(&mut d, &mut miner, "a", T0 + m * MINUTE_US, 1);
+            steady(&mut d, &mut miner, "b", T0 + m * MINUTE_US, 1);
+        }
+        assert_eq!(d.take_raised(), vec![]);
+        // Bursts are still found.
+        let t = T0 + 180 * MINUTE_US;
+        for i in 0..120i64 {
+            feed(
+                &mut d,
+                &mut miner,
+                "a",
+                t + i * 1_000_000,
+                &format!("worker {i} idle"),
+                None,
+            );
+        }
+        let kinds: Vec<String> = d.take_raised().into_iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["burst"]);
+    }
 
     #[test]
     fn a_new_error_template_is_raised_on_its_second_line_after_the_warm_up_only() {

@@ -27,6 +27,9 @@ use crate::pipeline::Pipeline;
 use crate::spool::SpoolOptions;
 use crate::time::{NANOS_PER_SEC, boot_unix_ns, now_ns};
 
+/// Bytes of rows an import's archiver may hold waiting to make row groups.
+const IMPORT_PENDING_BUDGET: usize = 64 << 20;
+
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub format: Format,
@@ -95,10 +98,16 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
             live: false,
         }),
     });
+    // An import's segment spans many host-days at once: a bigger budget for rows waiting
+    // to make a row group keeps its row groups (and their dictionaries) large.
+    let archiver = ArchiverOptions {
+        pending_budget: opts.archiver.pending_budget.max(IMPORT_PENDING_BUDGET),
+        ..opts.archiver
+    };
     let pipeline = Pipeline::start_mining(
         opts.spool.clone(),
         archive,
-        opts.archiver,
+        archiver,
         Arc::new(AtomicBool::new(false)),
         miner,
     )?;

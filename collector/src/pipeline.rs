@@ -17,7 +17,7 @@ use crate::spool::{RecoveryReport, Spool, SpoolOptions, SpoolWriter};
 use crate::state::CheckpointStore;
 
 /// Chunks a source may have in flight towards the spool writer before it waits.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 const MINER_CHUNKS: usize = 2;
 
 pub struct Pipeline {

@@ -46,7 +46,7 @@ impl Default for ArchiverOptions {
     fn default() -> Self {
         Self {
             encode: EncodeOptions::default(),
-            pending_budget: 64 << 20,
+            pending_budget: 32 << 20,
         }
     }
 }
@@ -335,10 +335,12 @@ impl Worker {
     }
 
     fn store(&mut self, seg: &Segment, files: &Finished) -> Result<()> {
-        for f in &files.files {
-            self.archive.put(&f.path, f.bytes.clone())?;
-            tracing::debug!(path = f.path, bytes = f.bytes.len(), "archived");
-        }
+        let all: Vec<(String, bytes::Bytes)> = files
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.bytes.clone()))
+            .collect();
+        self.archive.put_all(&all)?;
         std::fs::remove_file(&seg.path)
             .with_context(|| format!("cannot delete archived segment {}", seg.path.display()))?;
         if let Some(dir) = seg.path.parent() {

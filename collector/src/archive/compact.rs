@@ -57,6 +57,9 @@ use super::{Archive, conform, partitions};
 /// Key of the compacted file's metadata that lists the files merged into it.
 pub const COMPACTED_FROM_KEY: &str = "infralog.compacted_from";
 const BATCH_ROWS: usize = 8192;
+/// Rows decoded at once across all inputs of a merge: each input holds one batch, so many
+/// inputs read smaller batches.
+const MERGE_WINDOW_ROWS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CompactOptions {
@@ -194,10 +197,11 @@ fn compact_partition(
     let last = inputs.iter().map(|(_, r)| r.last).max().expect("inputs");
     let name = format!("{instance}-{first:016x}-{last:016x}.parquet");
     let mut readers = Vec::with_capacity(inputs.len());
+    let batch_rows = (MERGE_WINDOW_ROWS / inputs.len()).clamp(256, BATCH_ROWS);
     for (n, _) in &inputs {
         let bytes = archive.get(&format!("{dir}/{n}"))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+            .and_then(|b| b.with_batch_size(batch_rows).build())
             .with_context(|| format!("cannot read {dir}/{n}"))?;
         readers.push(reader);
     }

@@ -63,7 +63,7 @@ impl Default for SpoolOptions {
             segment_bytes: 64 << 20,
             seal_after: Duration::from_secs(30),
             max_bytes: 2 << 30,
-            handoff_bytes: 64 << 20,
+            handoff_bytes: 16 << 20,
         }
     }
 }

@@ -53,9 +53,9 @@ fn replay_finds_the_injected_faults_and_stays_quiet_on_clean_days() {
 }
 
 /// The harder replay (each system's lines in their own order, so real runs recur all
-/// day): the 0.5/h target is not met there (BENCHMARKS.md); this holds what was reached.
+/// day): 0.42/h for seed 1, 0.25–0.54 over seeds 1–5 (BENCHMARKS.md); this holds what was reached.
 #[test]
-fn ordered_replay_noise_stays_under_one_an_hour() {
+fn ordered_replay_noise_stays_low() {
     let sets = loghub::load_all(&loghub::default_root()).expect("the loghub-2k samples");
     let clean = replay::run(
         &sets,
@@ -67,7 +67,7 @@ fn ordered_replay_noise_stays_under_one_an_hour() {
         DetectorConfig::default(),
     );
     assert!(
-        clean.per_hour() <= 1.0,
+        clean.per_hour() <= 0.75,
         "{:.2}/h: {:?}",
         clean.per_hour(),
         clean.per_kind_raised

@@ -17,11 +17,10 @@ use serde::{Deserialize, Serialize};
 
 /// Memory of the mean, in minutes.
 pub const MEMORY_MINUTES: f64 = 60.0;
-/// A burst must exceed the largest recent two-minute count by this factor: a run that
-/// recurs (a little larger at the daily peak) is not news. 1.25 keeps the replay's 4×
-/// bursts of steady templates (recall ≥ 0.8) and cuts the ordered replay's recurring
-/// runs from 4.9 to 0.6 an hour (BENCHMARKS.md).
-const ABOVE_RECENT_MAX: f64 = 1.25;
+/// A template's burst must exceed its largest recent share by this factor: a run that
+/// recurs is not news. 1.25 keeps the replay's 4× bursts of steady templates (recall
+/// ≥ 0.8) and cuts the ordered replay's recurring runs to 0.4 an hour (BENCHMARKS.md).
+pub const ABOVE_RECENT_MAX: f64 = 1.25;
 /// Memory of the variance, in minutes: a day.
 pub const VAR_MEMORY_MINUTES: f64 = 1440.0;
 /// What of the longest gap is kept per minute (0.999: half of it after ~12 hours).
@@ -36,6 +35,9 @@ pub struct Guard {
     pub ratio: f64,
     /// …and more than the expectation plus this many Poisson standard deviations.
     pub sigmas: f64,
+    /// …and this many times the largest recent share ([`Baseline::max_share`]); 0: not
+    /// asked (an error storm is news each time).
+    pub above_recent: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -51,11 +53,13 @@ pub struct Baseline {
     /// a series that pauses for minutes between runs is not silent after one of them.
     #[serde(default)]
     pub max_gap_us: i64,
-    /// The largest two-minute count seen, forgotten like the longest gap: a burst must
-    /// exceed what the series already did recently by [`ABOVE_RECENT_MAX`] (a template
-    /// whose runs recur all day is not news each time).
+    /// The largest two-minute count seen, as a share of what its host logs in two minutes
+    /// (so that the daily cycle, which scales every series of a host, does not make the
+    /// same run larger at the peak), forgotten like the longest gap: a burst must exceed
+    /// what the series already did recently by [`Guard::above_recent`] (a template whose runs
+    /// recur all day is not news each time).
     #[serde(default)]
-    pub max_window: f64,
+    pub max_share: f64,
     /// Minutes closed since the series' first line (its warm-up clock).
     pub minutes: u32,
     /// Lines in the previous (closed) minute and in the open one.
@@ -71,9 +75,9 @@ impl Baseline {
     /// Whether the previous minute and the open one (as far as it went) together are a
     /// burst: far above the mean over both, and each of them elevated on its own, so that
     /// a spike inside one minute is not enough.
-    pub fn burst(&self, g: &Guard) -> bool {
-        self.far_above_mean(g)
-            && (self.prev + self.count) as f64 > ABOVE_RECENT_MAX * self.max_window
+    /// `host_rate`: the lines a minute the series' host usually logs.
+    pub fn burst(&self, g: &Guard, host_rate: f64) -> bool {
+        self.far_above_mean(g) && self.share(host_rate) > g.above_recent * self.max_share
     }
 
     /// The statistical half of [`Baseline::burst`]: the two-minute window against the
@@ -94,7 +98,12 @@ impl Baseline {
     /// Closes the open minute: the mean learns it. During a burst the count is clipped
     /// to `ratio` times the mean, so the burst does not teach itself as normal at once; a
     /// lasting new level is still learnt within about half an hour.
-    pub fn close_minute(&mut self, g: &Guard) {
+    /// The two-minute window as a share of what the host logs in two minutes.
+    fn share(&self, host_rate: f64) -> f64 {
+        (self.prev + self.count) as f64 / (2.0 * host_rate).max(1.0)
+    }
+
+    pub fn close_minute(&mut self, g: &Guard, host_rate: f64) {
         let raw = self.count as f64;
         let mut c = raw;
         if self.far_above_mean(g) {
@@ -115,8 +124,11 @@ impl Baseline {
         let weight = (self.minutes as f64 + 1.0).min(MEMORY_MINUTES);
         self.mean += (c - self.mean) / weight;
         self.max_gap_us = (self.max_gap_us as f64 * GAP_KEPT_PER_MINUTE) as i64;
-        self.max_window =
-            (self.max_window * GAP_KEPT_PER_MINUTE).max((self.prev + self.count) as f64);
+        // Shares are learnt once the host's rate is known (a young host's mean is not).
+        self.max_share *= GAP_KEPT_PER_MINUTE;
+        if self.minutes as f64 >= MEMORY_MINUTES {
+            self.max_share = self.max_share.max(self.share(host_rate));
+        }
         self.minutes = self.minutes.saturating_add(1);
         self.prev = self.count;
         self.count = 0;
@@ -156,13 +168,14 @@ mod tests {
         min_count: 20,
         ratio: 3.0,
         sigmas: 6.0,
+        above_recent: ABOVE_RECENT_MAX,
     };
 
     fn steady(rate: u32, minutes: u32) -> Baseline {
         let mut b = Baseline::default();
         for _ in 0..minutes {
             b.count = rate;
-            b.close_minute(&G);
+            b.close_minute(&G, 10.0);
         }
         b
     }
@@ -174,19 +187,19 @@ mod tests {
         // Four times the rate for two minutes is a burst…
         b.prev = 40;
         b.count = 40;
-        assert!(b.burst(&G));
+        assert!(b.burst(&G, 10.0));
         // …one spiking minute is not, nor is twice the rate.
         b.prev = 10;
         b.count = 80;
-        assert!(!b.burst(&G));
+        assert!(!b.burst(&G, 10.0));
         b.prev = 20;
         b.count = 20;
-        assert!(!b.burst(&G));
+        assert!(!b.burst(&G, 10.0));
         // A rare series needs the minimum count.
         let mut r = steady(0, 300);
         r.prev = 4;
         r.count = 5;
-        assert!(!r.burst(&G));
+        assert!(!r.burst(&G, 10.0));
     }
 
     #[test]
@@ -196,15 +209,15 @@ mod tests {
         // clipped.
         for _ in 0..3 {
             b.count = 100;
-            b.close_minute(&G);
+            b.close_minute(&G, 10.0);
         }
         assert!(b.mean < 12.5, "{}", b.mean);
         for _ in 0..120 {
             b.count = 100;
-            b.close_minute(&G);
+            b.close_minute(&G, 10.0);
         }
         b.count = 100;
-        assert!(!b.burst(&G), "mean {}", b.mean);
+        assert!(!b.burst(&G, 10.0), "mean {}", b.mean);
     }
 
     #[test]

@@ -98,11 +98,13 @@ impl Default for DetectorConfig {
                 min_count: 20,
                 ratio: 3.0,
                 sigmas: 6.0,
+                above_recent: super::baseline::ABOVE_RECENT_MAX,
             },
             storm: Guard {
                 min_count: 30,
                 ratio: 3.0,
                 sigmas: 6.0,
+                above_recent: 0.0,
             },
             silence_min_expected: 30.0,
             silence_min_minutes: 2.0,
@@ -153,8 +155,8 @@ impl Series {
     }
 
     /// Whether a burst should be raised now (and marks it raised).
-    fn raise_burst(&mut self, c: &DetectorConfig, g: &Guard) -> bool {
-        if self.burst_open || !self.warm(c) || !self.base.burst(g) {
+    fn raise_burst(&mut self, c: &DetectorConfig, g: &Guard, host_rate: f64) -> bool {
+        if self.burst_open || !self.warm(c) || !self.base.burst(g, host_rate) {
             return false;
         }
         self.burst_open = true;
@@ -162,9 +164,9 @@ impl Series {
         true
     }
 
-    fn close_minute(&mut self, c: &DetectorConfig, g: &Guard) {
+    fn close_minute(&mut self, c: &DetectorConfig, g: &Guard, host_rate: f64) {
         if self.burst_open {
-            if self.base.burst(g) {
+            if self.base.burst(g, host_rate) {
                 self.calm = 0;
             } else {
                 self.calm += 1;
@@ -173,7 +175,7 @@ impl Series {
                 }
             }
         }
-        self.base.close_minute(g);
+        self.base.close_minute(g, host_rate);
     }
 
     /// Whether a silence should be raised at `now_us` (and marks it raised). The series
@@ -353,6 +355,7 @@ impl Detector {
         host.clock_us = host.clock_us.max(ts);
         host.last_fleet_us = fleet;
         host.total.hit(ts);
+        let host_rate = host.total.base.mean;
 
         let key = service_key(line.source, line.process);
         match host.services.get_mut(&key) {
@@ -392,7 +395,7 @@ impl Detector {
                 Some(t) => {
                     error |= t.error;
                     t.s.hit(ts);
-                    if t.s.raise_burst(&c, &c.burst) {
+                    if t.s.raise_burst(&c, &c.burst, host_rate) {
                         self.raised
                             .push(burst(line.hostname, id, &t.s.base, ts, miner, line));
                     }
@@ -409,7 +412,7 @@ impl Detector {
             if host.error_example.is_none() {
                 host.error_example = Some(example_text(line.message));
             }
-            if host.errors.raise_burst(&c, &c.storm) {
+            if host.errors.raise_burst(&c, &c.storm, host_rate) {
                 self.raised.push(storm(line.hostname, host, ts));
             }
         }
@@ -543,13 +546,14 @@ fn close_one(
     raised: &mut Vec<Anomaly>,
 ) {
     let end_us = (host.minute + 1) * MINUTE_US;
-    host.total.close_minute(c, &c.burst);
-    host.errors.close_minute(c, &c.storm);
+    let host_rate = host.total.base.mean;
+    host.total.close_minute(c, &c.burst, host_rate);
+    host.errors.close_minute(c, &c.storm, host_rate);
     if host.errors.base.prev == 0 {
         host.error_example = None;
     }
     for svc in host.services.values_mut() {
-        svc.s.close_minute(c, &c.burst);
+        svc.s.close_minute(c, &c.burst, host_rate);
         if svc.s.raise_silence(c, c.busy_per_minute, end_us) {
             let mut a = silence(
                 name,
@@ -564,7 +568,7 @@ fn close_one(
         }
     }
     for (&id, t) in host.templates.iter_mut() {
-        t.s.close_minute(c, &c.burst);
+        t.s.close_minute(c, &c.burst, host_rate);
         if t.s.raise_silence(c, c.drop_busy_per_minute, end_us) {
             raised.push(dropped(name, id, &t.s.base, end_us, miner));
         }

@@ -52,6 +52,9 @@ pub struct ImportOptions {
     pub progress: bool,
     /// Fill `template_id` with the template miner.
     pub templates: bool,
+    /// Detect anomalies in the imported history (needs `templates`): the `anomalies`
+    /// table, judged on the lines' event time as live collection would have.
+    pub anomalies: Option<crate::detect::DetectorConfig>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +90,12 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
             archive: opts.archive.clone(),
             s3: opts.s3.clone(),
             hostname: opts.hostname.clone(),
+        }),
+        detect: opts.anomalies.map(|config| crate::detect::DetectOptions {
+            config,
+            state_dir: None,
+            alerts: None,
+            live: false,
         }),
     });
     // An import's segment spans many host-days at once: a bigger budget for rows waiting

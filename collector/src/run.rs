@@ -24,6 +24,7 @@ pub struct Collector {
     sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
     pipeline: Pipeline,
     maintenance: Option<JoinHandle<()>>,
+    alerts: Option<crate::alert::Dispatcher>,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
     pub kmsg: Option<Arc<KmsgStats>>,
@@ -93,12 +94,24 @@ impl Collector {
             "infra-collector starting"
         );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let mut miner = crate::config::DetectConfig::miner_options(config);
+        let alerts = match miner.as_mut().and_then(|m| m.detect.as_mut()) {
+            Some(detect) if !config.alert.targets.is_empty() => {
+                let (dispatcher, tx) = crate::alert::Dispatcher::start(
+                    config.alert.clone(),
+                    &config.collector.state_dir.join("alerts"),
+                )?;
+                detect.alerts = Some(tx);
+                Some(dispatcher)
+            }
+            _ => None,
+        };
         let pipeline = Pipeline::start_mining(
             config.spool_options(),
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
-            crate::config::DetectConfig::miner_options(config),
+            miner,
         )?;
         let ctx = SourceContext {
             hostname,
@@ -220,6 +233,7 @@ impl Collector {
             sources,
             pipeline,
             maintenance,
+            alerts,
             ebpf,
             kmsg: kmsg_stats,
             net,
@@ -259,6 +273,11 @@ impl Collector {
             );
         }
         let archived = self.pipeline.finish()?;
+        // The detector's sender went with the pipeline: the dispatcher ends, leaving
+        // what it could not deliver in its queue for the next start.
+        if let Some(a) = self.alerts {
+            a.join();
+        }
         if let Some(m) = self.maintenance {
             let _ = m.join();
         }

@@ -62,6 +62,11 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "fonts-dejavu-core",
         "DejaVu Sans, the font of infra-query's charts",
     ),
+    // Alerts (issue 9): the alert tests start a real Alertmanager on 127.0.0.1.
+    (
+        "prometheus-alertmanager",
+        "the Alertmanager the alert tests deliver to (/api/v2/alerts)",
+    ),
 ];
 
 /// Where rsyslog is unpacked (`dpkg-deb -x`) to run beside syslog-ng, never as a service.

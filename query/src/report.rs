@@ -154,8 +154,12 @@ impl Report {
             Section {
                 title: "Anomalies".into(),
                 note: None,
+                // Collectors that saw the same lines (a re-import, two importers) file
+                // the same anomaly under the same id: a person wants it once, newest first.
                 batches: run(format!(
-                    "SELECT * FROM anomalies_since({since_lit}) WHERE true{host_filter} LIMIT 50"
+                    "SELECT DISTINCT detected_at, hostname, kind, severity, observed, expected, \
+                     explanation, example, anomaly_id FROM anomalies_since({since_lit}) \
+                     WHERE true{host_filter} ORDER BY detected_at DESC, anomaly_id LIMIT 50"
                 ))
                 .await?,
                 chart: false,

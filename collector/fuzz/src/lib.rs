@@ -18,7 +18,7 @@ pub mod time;
 #[path = "../../src/parse/mod.rs"]
 pub mod parse;
 
-#[path = "../../src/spool/record.rs"]
+#[path = "../../../spool-format/src/record.rs"]
 pub mod spool_record;
 
 /// The net source's stream framing (octet counting / newline, per frame).

@@ -35,17 +35,18 @@ fn count(archive: &Path) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("app.log");
+/// An archive of LINES lines over two hosts and `days` closed days, tailed by the
+/// collector in small segments so that each host-day is many files; returns (archive,
+/// config).
+fn many_small_files(dir: &Path, days: usize) -> (PathBuf, PathBuf) {
+    let input = dir.join("app.log");
     let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-    // Two days that are over, two hosts: four partitions.
+    // Days that are over, two hosts.
     for i in 0..LINES {
         writeln!(
             f,
             "<14>1 2026-11-{:02}T{:02}:{:02}:00Z host-{} app {} - - event {i:06}",
-            20 + i % 2,
+            10 + i % days,
             i / 60 % 24,
             i % 60,
             (i / 7) % 2,
@@ -54,8 +55,8 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
         .unwrap();
     }
     drop(f);
-    let archive = dir.path().join("archive");
-    let config = dir.path().join("c.toml");
+    let archive = dir.join("archive");
+    let config = dir.join("c.toml");
     std::fs::write(
         &config,
         format!(
@@ -66,7 +67,7 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
              [sources.journald]\nenabled = false\n\n\
              [sources.file]\nenabled = true\n\n[[sources.file.inputs]]\npaths = [{:?}]\n\
              format = \"syslog\"\n\n[sources.containers]\ndocker = false\ncri = false\n",
-            dir.path().join("state").display().to_string(),
+            dir.join("state").display().to_string(),
             archive.display().to_string(),
             input.display().to_string()
         ),
@@ -77,6 +78,14 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
             .args(["run", "--once", "--config"])
             .arg(&config),
     );
+    (archive, config)
+}
+
+#[test]
+fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two days: four partitions.
+    let (archive, config) = many_small_files(dir.path(), 2);
     let before = parquet_files(&archive.join("logs"));
     assert!(
         before.len() >= 12,
@@ -127,7 +136,7 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
     );
     let n: u64 = query_csv(
         &archive,
-        "SELECT count(DISTINCT message) FROM logs WHERE log_date = '2026-11-20'",
+        "SELECT count(DISTINCT message) FROM logs WHERE log_date = '2026-11-10'",
     )[0][0]
         .parse()
         .unwrap();
@@ -140,4 +149,69 @@ fn readers_see_every_row_once_during_and_after_an_interrupted_compaction() {
     );
     assert_eq!(parquet_files(&archive.join("logs")), after);
     assert_eq!(count(&archive), LINES as u64);
+}
+
+fn stats_lines(archive: &Path) -> u64 {
+    query_csv(archive, "SELECT sum(lines) FROM stats")[0][0]
+        .parse()
+        .unwrap()
+}
+
+/// `kill -9` of `infra-collector compact` at moments spread over its run: after each kill
+/// infra-query still counts every row once in `logs` and in `stats`, and a final run
+/// leaves one file per host-day that a plain reader (DuckDB) counts right too.
+#[test]
+fn kill_9_during_compaction_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Eight days: sixteen partitions, so that compaction runs long enough to be killed
+    // between partitions and between writing a merged file and deleting its inputs.
+    let (archive, config) = many_small_files(dir.path(), 8);
+    let initial = parquet_files(&archive.join("logs")).len();
+    assert!(initial >= 32, "several files per partition: {initial}");
+    let (mut killed, mut interrupted) = (0, 0);
+    for delay_ms in [20, 60, 100, 150, 200, 300, 450, 700] {
+        let mut child = Command::new(bin("infra-collector"))
+            .args(["compact", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        child.wait().unwrap();
+        let files = parquet_files(&archive.join("logs")).len();
+        interrupted += (files != initial && files != 16) as usize;
+        assert_eq!(
+            count(&archive),
+            LINES as u64,
+            "after a kill at {delay_ms} ms"
+        );
+        assert_eq!(
+            stats_lines(&archive),
+            LINES as u64,
+            "stats after {delay_ms} ms"
+        );
+    }
+    assert!(
+        killed >= 3,
+        "compaction was killed while it ran ({killed} times)"
+    );
+    assert!(interrupted >= 1, "a kill left a partly compacted archive");
+    run_ok(
+        Command::new(bin("infra-collector"))
+            .args(["compact", "--config"])
+            .arg(&config),
+    );
+    assert_eq!(parquet_files(&archive.join("logs")).len(), 16);
+    assert_eq!(count(&archive), LINES as u64);
+    let plain = infralog_tests::python(&format!(
+        "import duckdb\nprint(duckdb.sql(\"SELECT count(*), count(DISTINCT message) FROM \
+         read_parquet('{}/logs/**/*.parquet', hive_partitioning=true)\").fetchall()[0])",
+        archive.display()
+    ));
+    assert_eq!(plain.trim(), format!("({LINES}, {LINES})"));
 }

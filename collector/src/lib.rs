@@ -7,6 +7,7 @@ pub mod batch;
 pub mod chunk;
 pub mod config;
 pub mod detect;
+pub mod forward;
 pub mod identity;
 pub mod import;
 pub mod lines;

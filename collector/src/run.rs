@@ -23,6 +23,7 @@ pub struct Collector {
     shutdown: Arc<AtomicBool>,
     sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
     pipeline: Pipeline,
+    forwarder: Option<crate::forward::Forwarder>,
     maintenance: Option<JoinHandle<()>>,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
@@ -93,13 +94,37 @@ impl Collector {
             "infra-collector starting"
         );
         let shutdown = Arc::new(AtomicBool::new(false));
-        let pipeline = Pipeline::start_mining(
+        let consumers: Vec<_> = (config.forward.iter())
+            .filter(|s| !s.fallback_only)
+            .map(|s| (s.name.clone(), s.limit))
+            .collect();
+        let pipeline = Pipeline::start_forwarding(
             config.spool_options(),
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
             crate::config::DetectConfig::miner_options(config),
+            &consumers,
         )?;
+        let forwarder = if config.forward.is_empty() {
+            None
+        } else {
+            let ctx = crate::forward::Context {
+                spool_dir: pipeline.spool_dir.clone(),
+                state_dir: config.collector.state_dir.clone(),
+                instance: pipeline.instance.clone(),
+                stopping: Arc::new(AtomicBool::new(false)),
+            };
+            let f = crate::forward::Forwarder::start(
+                &config.forward,
+                &config.route,
+                ctx,
+                pipeline.release.clone(),
+                pipeline.lock()?,
+            )?;
+            tracing::info!(sinks = consumers.len(), "forwarding from the spool");
+            Some(f)
+        };
         let ctx = SourceContext {
             hostname,
             chunks: pipeline.chunks.clone(),
@@ -219,6 +244,7 @@ impl Collector {
             shutdown,
             sources,
             pipeline,
+            forwarder,
             maintenance,
             ebpf,
             kmsg: kmsg_stats,
@@ -258,7 +284,12 @@ impl Collector {
                 s.attributed.load(Ordering::Relaxed)
             );
         }
-        let archived = self.pipeline.finish()?;
+        let archived = self.pipeline.finish();
+        // After the pipeline: the last segment is sealed now, so the sinks can send it.
+        if let Some(f) = self.forwarder {
+            f.stop();
+        }
+        let archived = archived?;
         if let Some(m) = self.maintenance {
             let _ = m.join();
         }

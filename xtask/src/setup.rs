@@ -65,6 +65,9 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("moto.server", "moto[server]==5.2.1"),
     // Drain3: the template miner the accuracy harness compares ours with.
     ("drain3", "drain3==0.9.11"),
+    // osmem-server: an OpenSearch API (`_bulk` with real per-item errors) for the
+    // forwarding tests (issue 13); its binary is inside the package, not on PATH.
+    ("osmem_server", "osmem-server==0.1.6"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

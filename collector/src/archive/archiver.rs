@@ -1,5 +1,6 @@
 //! The archiver: turns each sealed spool segment into one sorted zstd Parquet object per
-//! (hostname, log_date) it holds, then deletes the segment.
+//! (hostname, log_date) it holds, then releases the segment (deleted once every
+//! forwarding sink has it too, see [`crate::spool::release`]).
 //!
 //! Object names derive from the segment (`<instance>-<seq>.parquet`), so archiving the
 //! same segment twice — after a crash between the upload and the delete, or a retried
@@ -29,6 +30,7 @@ use infralog_schemas::{LOGS_TABLE, STATS_TABLE, col, logs_schema, table_partitio
 use super::parquet::{EncodeOptions, encode_with};
 use super::stats::Rollup;
 use super::{Archive, conform};
+use crate::spool::release::{self, Cursor, Release};
 use crate::spool::{Segment, Usage, record, rows, sync_dir};
 use crate::time::format_date;
 
@@ -82,6 +84,7 @@ pub struct SpoolHandoff {
     /// Segments the writer seals while running; closed when the writer stops.
     pub sealed: Receiver<Segment>,
     pub usage: Arc<Usage>,
+    pub release: Arc<Release>,
 }
 
 impl Archiver {
@@ -104,6 +107,7 @@ impl Archiver {
                     archive,
                     instance: spool.instance,
                     usage: spool.usage,
+                    release: spool.release,
                     opts,
                     shutdown,
                     stats: s,
@@ -132,6 +136,7 @@ struct Worker {
     archive: Archive,
     instance: String,
     usage: Arc<Usage>,
+    release: Arc<Release>,
     opts: ArchiverOptions,
     shutdown: Arc<AtomicBool>,
     stats: Arc<ArchiverStats>,
@@ -242,12 +247,9 @@ impl Worker {
             files += f;
             bytes += b;
         }
-        std::fs::remove_file(&seg.path)
-            .with_context(|| format!("cannot delete archived segment {}", seg.path.display()))?;
-        if let Some(dir) = seg.path.parent() {
-            sync_dir(dir)?;
-        }
-        self.usage.free(seg.bytes);
+        // Deleted once every forwarding sink has it, too.
+        self.release
+            .advance(release::ARCHIVE, Cursor::at_segment(seg.seq + 1))?;
         self.report.segments += 1;
         self.report.rows += rows;
         self.report.files += files;

@@ -1,0 +1,148 @@
+//! Per-sink counters, kept by the running collector and written every second to
+//! `<spool>/forward-status/<sink>.json` so that `infra-collector forward status` can show
+//! them beside the lag it computes from the spool and the sink's cursor.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::spool::list_segments;
+use crate::spool::release::{Cursor, load_cursor};
+
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Rows handed to the target, retries included.
+    pub sent: AtomicU64,
+    /// Rows the target confirmed (for Elasticsearch: created, or already there).
+    pub acked: AtomicU64,
+    /// Rows Elasticsearch already held (409 on `create`): counted as delivered.
+    pub duplicates: AtomicU64,
+    /// Rows sent again after a failure.
+    pub retried: AtomicU64,
+    /// Rows the target refused for good, kept in the dead-letter file.
+    pub dead_lettered: AtomicU64,
+    /// UDP documents cut to the datagram limit.
+    pub truncated: AtomicU64,
+    /// Rows passed to the fallback sink while this one was failing.
+    pub to_fallback: AtomicU64,
+    pub last: Mutex<Last>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Last {
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub error_at: Option<u64>,
+    pub success_at: Option<u64>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl SinkStats {
+    pub fn error(&self, e: &anyhow::Error) {
+        let mut l = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        l.error = Some(format!("{e:#}"));
+        l.error_at = Some(now_secs());
+    }
+
+    pub fn success(&self) {
+        let mut l = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        l.success_at = Some(now_secs());
+    }
+
+    pub fn snapshot(&self, name: &str, dropped_segments: u64, dropped_bytes: u64) -> Status {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Status {
+            sink: name.to_string(),
+            sent: g(&self.sent),
+            acked: g(&self.acked),
+            duplicates: g(&self.duplicates),
+            retried: g(&self.retried),
+            dead_lettered: g(&self.dead_lettered),
+            truncated: g(&self.truncated),
+            to_fallback: g(&self.to_fallback),
+            dropped_segments,
+            dropped_bytes,
+            last: self.last.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            written_at: now_secs(),
+        }
+    }
+}
+
+/// What the running collector last wrote about a sink (counters since it started).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub sink: String,
+    pub sent: u64,
+    pub acked: u64,
+    pub duplicates: u64,
+    pub retried: u64,
+    pub dead_lettered: u64,
+    pub truncated: u64,
+    pub to_fallback: u64,
+    /// Segments skipped for this sink by its `drop_oldest` limit, and their bytes.
+    pub dropped_segments: u64,
+    pub dropped_bytes: u64,
+    pub last: Last,
+    pub written_at: u64,
+}
+
+pub fn status_path(spool_dir: &Path, sink: &str) -> PathBuf {
+    spool_dir
+        .join("forward-status")
+        .join(format!("{sink}.json"))
+}
+
+pub fn write_status(spool_dir: &Path, s: &Status) -> anyhow::Result<()> {
+    let path = status_path(spool_dir, &s.sink);
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(s)?)?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}
+
+/// How far a sink is behind: the sealed segments at or after its cursor.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Lag {
+    pub cursor: Option<(u64, u64, u64)>,
+    pub segments: u64,
+    pub bytes: u64,
+    /// Age of the oldest segment it has not finished, seconds.
+    pub oldest_secs: Option<u64>,
+}
+
+pub fn lag(spool_dir: &Path, sink: &str) -> anyhow::Result<Lag> {
+    let cursor: Option<Cursor> = load_cursor(spool_dir, sink)?;
+    let from = cursor.map_or(0, |c| c.seq);
+    let mut lag = Lag {
+        cursor: cursor.map(|c| (c.seq, c.record, c.row)),
+        ..Lag::default()
+    };
+    for (seq, sealed, path) in list_segments(spool_dir)? {
+        if !sealed || seq < from {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue;
+        };
+        lag.segments += 1;
+        lag.bytes += m.len();
+        if lag.oldest_secs.is_none() {
+            lag.oldest_secs = m
+                .modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .map(|d| d.as_secs());
+        }
+    }
+    Ok(lag)
+}

@@ -208,7 +208,7 @@ fn json_lines_over_tcp_and_udp_with_routing_and_a_receiver_outage() {
         append(&input, sent, sent + 500, "second", 0);
         sent += 500;
         std::thread::sleep(Duration::from_millis(250));
-        if sent % 5000 == 0 {
+        if sent.is_multiple_of(5000) {
             max_lag = max_lag.max(lag_segments(&status(&config), "tcp"));
         }
     }

@@ -290,10 +290,8 @@ impl Sink for Logstash {
             Err(_) => false,
         };
         let _ = s.set_nonblocking(false);
-        if !alive {
-            if let Some(c) = self.conn.take() {
-                let _ = c.tcp().shutdown(Shutdown::Both);
-            }
+        if !alive && let Some(c) = self.conn.take() {
+            let _ = c.tcp().shutdown(Shutdown::Both);
         }
         alive
     }

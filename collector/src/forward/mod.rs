@@ -283,11 +283,11 @@ impl Driver {
                 }
             }
             // The release rule may have moved this sink past segments it dropped.
-            if let Some(c) = self.release.cursor(&self.name) {
-                if c > self.settled {
-                    self.settled = c;
-                    self.reader.skip_to(c);
-                }
+            if let Some(c) = self.release.cursor(&self.name)
+                && c > self.settled
+            {
+                self.settled = c;
+                self.reader.skip_to(c);
             }
             // Rows of a target without acknowledgements count once they settled.
             if !sink.healthy() {

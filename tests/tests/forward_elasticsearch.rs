@@ -252,3 +252,40 @@ fn elasticsearch_gets_every_row_once_through_five_kill_9() {
         "{log_text}"
     );
 }
+
+/// `forward-test` sends one marked row to each sink and says which took it.
+#[test]
+fn forward_test_reports_each_sink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let os = Osmem::start(&dir.join("osmem.log"));
+    let dead = infralog_tests::s3_support::free_port();
+    let config = dir.join("collector.toml");
+    fs::write(
+        &config,
+        format!(
+            "[collector]\nhostname = \"probe\"\nstate_dir = {state:?}\n\n\
+             [[forward]]\nname = \"es\"\nkind = \"elasticsearch\"\nurl = {url:?}\n\n\
+             [[forward]]\nname = \"ls\"\nkind = \"logstash\"\naddress = \"127.0.0.1:{dead}\"\n",
+            state = dir.join("state").display().to_string(),
+            url = os.url(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("infra-collector"))
+        .args(["forward-test", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("es: ok"), "{text}");
+    assert!(
+        text.contains("ls: FAILED") && text.contains("cannot connect"),
+        "{text}"
+    );
+    let indices = os.indices();
+    assert_eq!(indices.len(), 1, "{indices:?}");
+    assert!(indices[0].0.starts_with("logs-default-"), "{indices:?}");
+    assert_eq!(indices[0].1, 1);
+}

@@ -389,3 +389,69 @@ pub fn validate(
     }
     super::route::validate(routes, sinks)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn err(text: &str) -> String {
+        format!("{:#}", Config::parse(text, "t.toml").unwrap_err())
+    }
+
+    const ES: &str =
+        "[[forward]]\nname = \"es\"\nkind = \"elasticsearch\"\nurl = \"http://127.0.0.1:9200\"\n";
+
+    #[test]
+    fn a_sink_is_read_with_its_defaults() {
+        let c = Config::parse(ES, "t").unwrap();
+        let s = &c.forward[0];
+        assert_eq!(s.batch.rows, 1000);
+        assert_eq!(s.tenant_field, "tenant_id");
+        assert_eq!(s.default_tenant, "default");
+        let super::Target::Elasticsearch(o) = &s.target else {
+            panic!("kind")
+        };
+        assert_eq!(o.index, "logs-{tenant}-{%Y.%m}");
+        assert!(o.gzip);
+    }
+
+    #[test]
+    fn bad_sinks_are_refused_with_their_line_and_reason() {
+        let text = format!("# x\n\n{ES}batch_rowz = 5\n");
+        let e = err(&text);
+        assert!(e.contains("line 7") && e.contains("batch_rowz"), "{e}");
+        let text = format!("\n{ES}address = \"127.0.0.1:5000\"\n");
+        let e = err(&text);
+        assert!(
+            e.contains("line 2") && e.contains("address does not apply"),
+            "{e}"
+        );
+        let e = err("[[forward]]\nname = \"ls\"\nkind = \"logstash\"\n");
+        assert!(
+            e.contains("line 1") && e.contains("address is required"),
+            "{e}"
+        );
+        let e = err(&format!("{ES}index = \"logs-{{tenant\"\n"));
+        assert!(e.contains("unclosed"), "{e}");
+        let e =
+            err(&format!("{ES}url = \"ftp://x\"\n")
+                .replace("url = \"http://127.0.0.1:9200\"\n", ""));
+        assert!(e.contains("http://"), "{e}");
+    }
+
+    #[test]
+    fn references_between_sinks_are_checked() {
+        let e = err(&format!("{ES}fallback = \"nope\"\n"));
+        assert!(e.contains("\"es\"") && e.contains("nope"), "{e}");
+        let e = err(&format!("{ES}{ES}"));
+        assert!(e.contains("used twice"), "{e}");
+        let e = err(&format!(
+            "[spool]\nmax_mb = 512\nsegment_mb = 64\n{ES}buffer_max_mb = 600\n"
+        ));
+        assert!(e.contains("below spool.max_mb"), "{e}");
+        let e = err(&format!("{ES}[[route]]\nsinks = [\"other\"]\n"));
+        assert!(e.contains("no [[forward]] name"), "{e}");
+        let e = err(&format!("{ES}fallback_only = true\n"));
+        assert!(e.contains("no sink names it"), "{e}");
+    }
+}

@@ -256,7 +256,7 @@ fn fallback_takes_the_rows_while_the_primary_is_down_and_none_goes_to_both() {
             url = os.url(),
         ),
     );
-    let c = Collector::start(&config, &dir.join("collector.log"));
+    let mut c = Collector::start(&config, &dir.join("collector.log"));
     append(&input, 0, 3000, "fb", 0);
     wait_until("rows in the fallback", 120, || os.total() == 3000, &c);
     // The primary comes back: new rows go to it.
@@ -285,4 +285,9 @@ fn fallback_takes_the_rows_while_the_primary_is_down_and_none_goes_to_both() {
     );
     let log = c.log_text();
     assert!(log.contains("switching back from the fallback"), "{log}");
+    c.stop();
+    let s = status(&config);
+    assert!(s.contains("to fallback 3000 "), "{s}");
+    assert!(s.contains("as the fallback of ls:"), "{s}");
+    assert!(s.contains("acknowledged 3000 "), "{s}");
 }

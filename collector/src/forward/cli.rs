@@ -52,46 +52,63 @@ pub fn status(config: &Config) -> Result<String> {
                 lag.oldest_secs.map_or("-".into(), |s| format!("{s}s old"))
             );
         }
-        let path = stats::status_path(&dir, &s.name);
-        match std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<stats::Status>(&b).ok())
-        {
-            Some(st) => {
-                let _ = writeln!(
-                    out,
-                    "  since start: sent {} acknowledged {} (already there {}) retried {} \
-                     dead-lettered {} truncated {} to fallback {} dropped {} segment(s) / {} bytes",
-                    st.sent,
-                    st.acked,
-                    st.duplicates,
-                    st.retried,
-                    st.dead_lettered,
-                    st.truncated,
-                    st.to_fallback,
-                    st.dropped_segments,
-                    st.dropped_bytes
-                );
-                let _ = writeln!(
-                    out,
-                    "  last success: {}; last error: {}{}",
-                    ago(st.last.success_at),
-                    st.last.error.as_deref().unwrap_or("none"),
-                    st.last
-                        .error_at
-                        .map_or(String::new(), |t| format!(" ({})", ago(Some(t))))
-                );
-                let _ = writeln!(out, "  status written {}", ago(Some(st.written_at)));
+        let labels: Vec<String> = if s.fallback_only {
+            (config.forward.iter())
+                .filter(|p| p.fallback.as_ref() == Some(&s.name))
+                .map(|p| stats::fallback_label(&s.name, &p.name))
+                .collect()
+        } else {
+            vec![s.name.clone()]
+        };
+        for label in labels {
+            if label != s.name {
+                let primary = label.rsplit("via-").next().unwrap_or("");
+                let _ = writeln!(out, "  as the fallback of {primary}:");
             }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  no counters: the collector has not run this sink yet"
-                );
-            }
+            status_counters(&mut out, &stats::status_path(&dir, &label));
         }
     }
     Ok(out)
+}
+
+fn status_counters(out: &mut String, path: &std::path::Path) {
+    match std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<stats::Status>(&b).ok())
+    {
+        Some(st) => {
+            let _ = writeln!(
+                out,
+                "  since start: sent {} acknowledged {} (already there {}) retried {} \
+                     dead-lettered {} truncated {} to fallback {} dropped {} segment(s) / {} bytes",
+                st.sent,
+                st.acked,
+                st.duplicates,
+                st.retried,
+                st.dead_lettered,
+                st.truncated,
+                st.to_fallback,
+                st.dropped_segments,
+                st.dropped_bytes
+            );
+            let _ = writeln!(
+                out,
+                "  last success: {}; last error: {}{}",
+                ago(st.last.success_at),
+                st.last.error.as_deref().unwrap_or("none"),
+                st.last
+                    .error_at
+                    .map_or(String::new(), |t| format!(" ({})", ago(Some(t))))
+            );
+            let _ = writeln!(out, "  status written {}", ago(Some(st.written_at)));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "  no counters: the collector has not run this sink yet"
+            );
+        }
+    }
 }
 
 /// Sends one marked row to each sink (fallbacks included) and reports what each said;

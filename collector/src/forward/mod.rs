@@ -176,6 +176,7 @@ impl Forwarder {
         for s in sinks.iter().filter(|s| !s.fallback_only) {
             let stats = Arc::new(SinkStats::default());
             let sink = open_sink(s, &ctx, stats.clone())?;
+            let mut fallback_stats = None;
             let fallback = match &s.fallback {
                 Some(f) => {
                     let fc = sinks
@@ -183,7 +184,9 @@ impl Forwarder {
                         .find(|o| &o.name == f)
                         .context("fallback sink")?;
                     let fstats = Arc::new(SinkStats::default());
-                    all_stats.push((format!("{}>{}", s.name, fc.name), fstats.clone()));
+                    let label = stats::fallback_label(&fc.name, &s.name);
+                    all_stats.push((label.clone(), fstats.clone()));
+                    fallback_stats = Some((label, fstats.clone()));
                     Some((fc.name.clone(), open_sink(fc, &ctx, fstats)?))
                 }
                 None => None,
@@ -201,6 +204,7 @@ impl Forwarder {
                 ctx: ctx.clone(),
                 release: release.clone(),
                 stats: stats.clone(),
+                fallback_stats,
                 dropped,
                 reader: SpoolReader::new(&ctx.spool_dir, cursor),
                 settled: cursor,
@@ -246,6 +250,8 @@ struct Driver {
     ctx: Context,
     release: Arc<Release>,
     stats: Arc<SinkStats>,
+    /// The counters of this sink's fallback, under [`stats::fallback_label`].
+    fallback_stats: Option<(String, Arc<SinkStats>)>,
     dropped: Arc<Dropped>,
     reader: SpoolReader,
     /// Every row before it was delivered.
@@ -481,8 +487,14 @@ impl Driver {
                 self.dropped.segments.load(Ordering::Relaxed),
                 self.dropped.bytes.load(Ordering::Relaxed),
             );
-            if let Err(e) = stats::write_status(&self.ctx.spool_dir, &s) {
-                tracing::debug!(sink = self.name, "cannot write the status file: {e:#}");
+            let mut all = vec![s];
+            if let Some((label, f)) = &self.fallback_stats {
+                all.push(f.snapshot(label, 0, 0));
+            }
+            for s in all {
+                if let Err(e) = stats::write_status(&self.ctx.spool_dir, &s) {
+                    tracing::debug!(sink = self.name, "cannot write the status file: {e:#}");
+                }
             }
         }
     }

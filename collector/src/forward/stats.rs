@@ -93,6 +93,12 @@ pub struct Status {
     pub written_at: u64,
 }
 
+/// The name under which a primary's fallback keeps its counters (each primary has its own
+/// connection to the fallback).
+pub fn fallback_label(fallback: &str, primary: &str) -> String {
+    format!("{fallback}.via-{primary}")
+}
+
 pub fn status_path(spool_dir: &Path, sink: &str) -> PathBuf {
     spool_dir
         .join("forward-status")

@@ -204,15 +204,24 @@ pub struct JsonReceiver {
     dir: PathBuf,
     pub tcp: u16,
     pub udp: u16,
+    /// A TLS `network()` source too: its port and the directory of [`crate::net_support::test_pki`]'s files.
+    pub tls: Option<(u16, PathBuf)>,
 }
 
 impl JsonReceiver {
     pub fn start(dir: &Path) -> JsonReceiver {
+        Self::start_with_tls(dir, None)
+    }
+
+    /// With a TLS source whose certificate is `pki`'s `server.pem` (see [`crate::net_support::test_pki`]);
+    /// what it receives goes to `tls.ndjson`.
+    pub fn start_with_tls(dir: &Path, pki: Option<&Path>) -> JsonReceiver {
         let mut r = JsonReceiver {
             child: None,
             dir: dir.to_path_buf(),
             tcp: free_port(),
             udp: free_port(),
+            tls: pki.map(|p| (free_port(), p.to_path_buf())),
         };
         fs::create_dir_all(dir).unwrap();
         r.run();
@@ -243,9 +252,20 @@ impl JsonReceiver {
                  destination d_udp {{ file(\"{d}/udp.ndjson\" template(\"$(format-json --scope none \
                    --key .json.* --rekey .json.* --shift 6)\\n\")); }};\n\
                  log {{ source(s_tcp); parser(p_json); destination(d_tcp); }};\n\
-                 log {{ source(s_udp); parser(p_json); destination(d_udp); }};\n",
+                 log {{ source(s_udp); parser(p_json); destination(d_udp); }};\n{tls}",
                 tcp = self.tcp,
                 udp = self.udp,
+                tls = self.tls.as_ref().map_or(String::new(), |(port, pki)| {
+                    let p = pki.display();
+                    format!(
+                        "source s_tls {{ network(ip(\"127.0.0.1\") port({port}) transport(\"tls\") \
+                         flags(no-parse) tls(key-file(\"{p}/server.key\") cert-file(\"{p}/server.pem\") \
+                         peer-verify(optional-untrusted))); }};\n\
+                         destination d_tls {{ file(\"{d}/tls.ndjson\" template(\"$(format-json \
+                         --scope none --key .json.* --rekey .json.* --shift 6)\\n\")); }};\n\
+                         log {{ source(s_tls); parser(p_json); destination(d_tls); }};\n"
+                    )
+                }),
             ),
         )
         .unwrap();

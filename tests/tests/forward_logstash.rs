@@ -291,3 +291,57 @@ fn fallback_takes_the_rows_while_the_primary_is_down_and_none_goes_to_both() {
     assert!(s.contains("as the fallback of ls:"), "{s}");
     assert!(s.contains("acknowledged 3000 "), "{s}");
 }
+
+/// JSON lines over TLS: the sink checks the receiver's certificate against the CA file;
+/// a sink given another CA is refused, and `forward-test` says so.
+#[test]
+fn json_lines_over_tls_with_the_servers_certificate_checked() {
+    require("syslog-ng");
+    require("openssl");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pki = dir.join("pki");
+    fs::create_dir_all(&pki).unwrap();
+    infralog_tests::net_support::test_pki(&pki);
+    let rx = JsonReceiver::start_with_tls(&dir.join("syslog-ng"), Some(&pki));
+    let port = rx.tls.as_ref().unwrap().0;
+    let input = dir.join("app.log");
+    fs::write(&input, "").unwrap();
+    let p = pki.display();
+    let config = base_config(
+        dir,
+        &input,
+        &format!(
+            "[[forward]]\nname = \"tls\"\nkind = \"logstash\"\naddress = \"127.0.0.1:{port}\"\n\
+             tls = {{ ca_file = \"{p}/ca.pem\", server_name = \"localhost\" }}\n"
+        ),
+    );
+    let mut c = Collector::start(&config, &dir.join("collector.log"));
+    append(&input, 0, 2000, "tls", 0);
+    wait_until(
+        "2,000 rows over TLS",
+        120,
+        || numbers(&rx.received("tls"), "tls").0.len() == 2000,
+        &c,
+    );
+    c.stop();
+    let wrong = base_config(
+        dir,
+        &input,
+        &format!(
+            "[[forward]]\nname = \"wrong-ca\"\nkind = \"logstash\"\naddress = \"127.0.0.1:{port}\"\n\
+             tls = {{ ca_file = \"{p}/other-ca.pem\", server_name = \"localhost\" }}\n"
+        ),
+    );
+    let out = Command::new(bin("infra-collector"))
+        .args(["forward-test", "--config"])
+        .arg(&wrong)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("wrong-ca: FAILED") && text.contains("certificate"),
+        "{text}"
+    );
+}

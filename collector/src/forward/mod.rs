@@ -54,13 +54,19 @@ pub struct Batch {
 
 impl Batch {
     fn push(&mut self, s: Slice) {
+        use arrow::array::AsArray;
         self.rows += s.batch.num_rows();
-        // The message column is most of what is sent.
-        self.bytes += s
+        // The message is most of a document; the rest is about 200 bytes. (A slice's
+        // buffers are its whole record's: measure its own values.)
+        let message = s
             .batch
             .column_by_name(infralog_schemas::col::MESSAGE)
-            .map_or(0, |c| c.get_buffer_memory_size())
-            + 200 * s.batch.num_rows();
+            .and_then(|c| c.as_string_opt::<i32>())
+            .map_or(0, |m| {
+                let o = m.value_offsets();
+                (o[o.len() - 1] - o[0]) as usize
+            });
+        self.bytes += message + 200 * s.batch.num_rows();
         self.slices.push(s);
     }
 
@@ -350,7 +356,13 @@ impl Driver {
                 if self.ctx.stopping() && unsettled.is_empty() {
                     break;
                 }
-                std::thread::sleep(POLL.min(settle.max(Duration::from_millis(20))));
+                // Rows waiting to settle are looked at again when they may have.
+                let next = unsettled.first().map_or(POLL, |u| {
+                    settle
+                        .saturating_sub(u.at.elapsed())
+                        .max(Duration::from_millis(20))
+                });
+                std::thread::sleep(next.min(POLL));
                 continue;
             }
             let full = batch.rows >= self.batch.rows || batch.bytes >= self.batch.bytes;

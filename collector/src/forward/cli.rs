@@ -46,8 +46,9 @@ pub fn status(config: &Config) -> Result<String> {
             }
             let _ = writeln!(
                 out,
-                "  lag: {} sealed segment(s), {} bytes, oldest {}",
+                "  lag: {} sealed segment(s), {} rows, {} bytes, oldest {}",
                 lag.segments,
+                lag.rows,
                 lag.bytes,
                 lag.oldest_secs.map_or("-".into(), |s| format!("{s}s old"))
             );

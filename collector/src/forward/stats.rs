@@ -121,6 +121,8 @@ pub fn write_status(spool_dir: &Path, s: &Status) -> anyhow::Result<()> {
 pub struct Lag {
     pub cursor: Option<(u64, u64, u64)>,
     pub segments: u64,
+    /// Rows not yet delivered (from the record headers; the rows are not decoded).
+    pub rows: u64,
     pub bytes: u64,
     /// Age of the oldest segment it has not finished, seconds.
     pub oldest_secs: Option<u64>,
@@ -142,6 +144,8 @@ pub fn lag(spool_dir: &Path, sink: &str) -> anyhow::Result<Lag> {
         };
         lag.segments += 1;
         lag.bytes += m.len();
+        let skip = cursor.filter(|c| c.seq == seq).map(|c| (c.record, c.row));
+        lag.rows += rows_after(&path, skip).unwrap_or(0);
         if lag.oldest_secs.is_none() {
             lag.oldest_secs = m
                 .modified()
@@ -151,4 +155,68 @@ pub fn lag(spool_dir: &Path, sink: &str) -> anyhow::Result<Lag> {
         }
     }
     Ok(lag)
+}
+
+/// Rows of a sealed segment, after `(record, row)` when given: read from each record's
+/// Arrow IPC message header, without decoding the rows.
+fn rows_after(path: &Path, from: Option<(u64, u64)>) -> anyhow::Result<u64> {
+    let bytes = std::fs::read(path)?;
+    let mut total = 0;
+    for (i, r) in crate::spool::record::scan(&bytes)
+        .records
+        .iter()
+        .enumerate()
+    {
+        let Ok(p) = crate::spool::record::parse_payload(&bytes[r.clone()]) else {
+            continue;
+        };
+        let n = ipc_rows(p.ipc);
+        total += match from {
+            Some((rec, _)) if (i as u64) < rec => 0,
+            Some((rec, row)) if i as u64 == rec => n.saturating_sub(row),
+            _ => n,
+        };
+    }
+    Ok(total)
+}
+
+/// The row count of every record batch message of an Arrow IPC stream.
+fn ipc_rows(mut ipc: &[u8]) -> u64 {
+    let mut rows = 0;
+    while ipc.len() >= 8 && ipc[..4] == [0xff; 4] {
+        let len = i32::from_le_bytes(ipc[4..8].try_into().expect("4 bytes"));
+        let Ok(len) = usize::try_from(len) else { break };
+        if len == 0 {
+            // The end of a stream; another may follow.
+            ipc = &ipc[8..];
+            continue;
+        }
+        let Some(meta) = ipc.get(8..8 + len) else {
+            break;
+        };
+        let Ok(m) = arrow::ipc::root_as_message(meta) else {
+            break;
+        };
+        if let Some(b) = m.header_as_record_batch() {
+            rows += b.length().max(0) as u64;
+        }
+        let body = usize::try_from(m.bodyLength()).unwrap_or(usize::MAX);
+        let next = (8 + len).saturating_add(body);
+        ipc = ipc.get(next..).unwrap_or(&[]);
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rows_are_counted_from_ipc_headers() {
+        let b = crate::forward::doc::tests::batch(&[("a", &[]), ("b", &[]), ("c", &[])]);
+        let mut ipc = Vec::new();
+        crate::spool::rows::append(&b, &mut ipc).unwrap();
+        crate::spool::rows::append(&b.slice(0, 2), &mut ipc).unwrap();
+        assert_eq!(super::ipc_rows(&ipc), 5);
+        assert_eq!(super::ipc_rows(&[]), 0);
+        assert_eq!(super::ipc_rows(&ipc[..ipc.len() / 3]), 3);
+    }
 }

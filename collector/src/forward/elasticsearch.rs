@@ -281,23 +281,19 @@ impl Sink for Elasticsearch {
             let mut again = Vec::new();
             let mut dead = Vec::new();
             let mut first_error = None;
+            let mut refused = 0;
             for (&k, item) in pending.iter().zip(&parsed.items) {
-                let Some(r) = item.values().next() else {
-                    again.push(k);
-                    continue;
-                };
-                match r.status {
-                    200..=299 => {
+                match outcome(item) {
+                    Outcome::Stored => {
                         self.stats.acked.fetch_add(1, Ordering::Relaxed);
                     }
-                    409 => {
+                    Outcome::AlreadyThere => {
                         self.stats.acked.fetch_add(1, Ordering::Relaxed);
                         self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     }
-                    429 | 500..=599 => again.push(k),
-                    status => {
+                    Outcome::Retry => again.push(k),
+                    Outcome::Refused(status, error) => {
                         let it = &items[k];
-                        let error = r.error.clone().unwrap_or(serde_json::Value::Null);
                         first_error.get_or_insert_with(|| format!("{status}: {error}"));
                         write!(
                             dead,
@@ -312,7 +308,7 @@ impl Sink for Elasticsearch {
                         dead.extend_from_slice(b",\"document\":");
                         dead.extend_from_slice(trim_nl(&body[it.doc..it.end]));
                         dead.extend_from_slice(b"}\n");
-                        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                        refused += 1;
                     }
                 }
             }
@@ -322,6 +318,9 @@ impl Sink for Elasticsearch {
                     // answer 409.
                     return Err(SinkError::Failed(e.context("dead-letter file")));
                 }
+                self.stats
+                    .dead_lettered
+                    .fetch_add(refused, Ordering::Relaxed);
                 tracing::warn!(
                     sink = self.name,
                     file = %self.dead_letter.display(),
@@ -356,6 +355,70 @@ impl Sink for Elasticsearch {
     }
 }
 
+/// What one item of a `_bulk` answer means for its row (Logstash's rules).
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Stored,
+    /// 409 on `create`: a row with this id is stored already (a retry or a replay).
+    AlreadyThere,
+    /// 429 or 5xx: send this item again, alone.
+    Retry,
+    /// Any other refusal: to the dead-letter file with the reason.
+    Refused(u16, serde_json::Value),
+}
+
+fn outcome(item: &std::collections::HashMap<String, ItemResult>) -> Outcome {
+    let Some(r) = item.values().next() else {
+        return Outcome::Retry;
+    };
+    match r.status {
+        200..=299 => Outcome::Stored,
+        409 => Outcome::AlreadyThere,
+        429 | 500..=599 => Outcome::Retry,
+        status => Outcome::Refused(status, r.error.clone().unwrap_or(serde_json::Value::Null)),
+    }
+}
+
 fn trim_nl(b: &[u8]) -> &[u8] {
     b.strip_suffix(b"\n").unwrap_or(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An answer as Elasticsearch writes one: a 200 whose items succeeded, were there
+    /// already, are to be retried, or were refused.
+    #[test]
+    fn each_item_of_a_bulk_answer_decides_its_row() {
+        let answer = r#"{"took":3,"errors":true,"items":[
+            {"create":{"_index":"logs-a-2026.12","_id":"1","status":201,"result":"created"}},
+            {"create":{"_index":"logs-a-2026.12","_id":"2","status":409,
+              "error":{"type":"version_conflict_engine_exception","reason":"exists"}}},
+            {"create":{"_index":"logs-a-2026.12","_id":"3","status":429,
+              "error":{"type":"es_rejected_execution_exception","reason":"queue full"}}},
+            {"create":{"_index":"logs-a-2026.12","_id":"4","status":503,
+              "error":{"type":"unavailable_shards_exception","reason":"primary shard is not active"}}},
+            {"create":{"_index":"logs-a-2026.12","_id":"5","status":400,
+              "error":{"type":"mapper_parsing_exception","reason":"failed to parse field [code]"}}},
+            {"create":{"_index":"logs-b-2026.12","_id":"6","status":404,
+              "error":{"type":"index_not_found_exception","reason":"no such index"}}},
+            {}
+        ]}"#;
+        let parsed: BulkResponse = serde_json::from_str(answer).unwrap();
+        let got: Vec<Outcome> = parsed.items.iter().map(outcome).collect();
+        assert_eq!(got[0], Outcome::Stored);
+        assert_eq!(got[1], Outcome::AlreadyThere);
+        assert_eq!(got[2], Outcome::Retry);
+        assert_eq!(got[3], Outcome::Retry);
+        assert!(
+            matches!(&got[4], Outcome::Refused(400, e) if e["type"] == "mapper_parsing_exception")
+        );
+        assert!(matches!(&got[5], Outcome::Refused(404, _)));
+        assert_eq!(
+            got[6],
+            Outcome::Retry,
+            "an item with no result is sent again"
+        );
+    }
 }

@@ -332,3 +332,64 @@ impl Drop for JsonReceiver {
         }
     }
 }
+
+/// rotel-agent (PyPI `rotel`) as an OTLP/HTTP receiver that prints every log record it
+/// receives (`--debug-log logs`) to a file; killed on drop.
+pub struct Rotel {
+    child: Child,
+    pub port: u16,
+    out: PathBuf,
+}
+
+impl Rotel {
+    pub fn start(dir: &Path) -> Rotel {
+        let out = run_ok(Command::new("python3").args([
+            "-c",
+            "import rotel, os; print(os.path.dirname(rotel.__file__))",
+        ]));
+        let exe = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("rotel-agent");
+        let (port, grpc) = (free_port(), free_port());
+        let out = dir.join("rotel.out");
+        let child = Command::new(exe)
+            .args([
+                "start",
+                "--otlp-http-endpoint",
+                &format!("127.0.0.1:{port}"),
+                "--otlp-grpc-endpoint",
+                &format!("127.0.0.1:{grpc}"),
+                "--exporter",
+                "blackhole",
+                "--debug-log",
+                "logs",
+                "--debug-log-verbosity",
+                "detailed",
+            ])
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rotel-agent (pip install rotel; cargo xtask setup does)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "rotel-agent did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Rotel { child, port, out }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// What it printed about the records it received.
+    pub fn output(&self) -> String {
+        fs::read_to_string(&self.out).unwrap_or_default()
+    }
+}
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -72,6 +72,8 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     // osmem-server: an OpenSearch API (`_bulk` with real per-item errors) for the
     // forwarding tests (issue 13); its binary is inside the package, not on PATH.
     ("osmem_server", "osmem-server==0.1.6"),
+    // rotel: an OTLP/HTTP receiver that prints what it receives (the otlp_http sink's test).
+    ("rotel", "rotel==0.0.1a15"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

@@ -19,6 +19,8 @@ pub enum Kind {
     Elasticsearch,
     /// JSON lines over TCP (optionally TLS) or UDP, as Logstash's `json_lines` codec reads.
     Logstash,
+    /// OTLP logs over HTTP (protobuf).
+    OtlpHttp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -81,9 +83,17 @@ pub struct LogstashOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpOptions {
+    /// Base URL (`/v1/logs` is appended unless it ends so), e.g. `http://127.0.0.1:4318`.
+    pub url: String,
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Elasticsearch(ElasticsearchOptions),
     Logstash(LogstashOptions),
+    OtlpHttp(OtlpOptions),
 }
 
 /// One `[[forward]]`.
@@ -113,6 +123,7 @@ impl SinkConfig {
         match self.target {
             Target::Elasticsearch(_) => Kind::Elasticsearch,
             Target::Logstash(_) => Kind::Logstash,
+            Target::OtlpHttp(_) => Kind::OtlpHttp,
         }
     }
 }
@@ -249,6 +260,31 @@ impl TryFrom<RawSink> for SinkConfig {
                     tls: r.tls,
                 });
                 (target, 1000, 5 << 20)
+            }
+            Kind::OtlpHttp => {
+                for (set, key) in [
+                    (r.tls.is_some(), "tls"),
+                    (r.address.is_some(), "address"),
+                    (r.transport.is_some(), "transport"),
+                    (r.max_datagram_bytes.is_some(), "max_datagram_bytes"),
+                    (r.index.is_some(), "index"),
+                    (r.dead_letter.is_some(), "dead_letter"),
+                    (r.username.is_some(), "username"),
+                    (r.password_file.is_some(), "password_file"),
+                ] {
+                    unused(set, key, "otlp_http")?;
+                }
+                let url = r.url.ok_or_else(|| err("url is required".into()))?;
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(err(format!(
+                        "url must start with http:// or https://: {url}"
+                    )));
+                }
+                let target = Target::OtlpHttp(OtlpOptions {
+                    url: url.trim_end_matches('/').to_string(),
+                    gzip: r.gzip.unwrap_or(true),
+                });
+                (target, 1000, 4 << 20)
             }
             Kind::Logstash => {
                 for (set, key) in [

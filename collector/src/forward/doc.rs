@@ -118,6 +118,51 @@ impl<'a> Rows<'a> {
         self.ts.value(i)
     }
 
+    pub fn priority(&self, i: usize) -> Option<i8> {
+        (!self.priority.is_null(i)).then(|| self.priority.value(i))
+    }
+
+    pub fn ingested_micros(&self, i: usize) -> i64 {
+        self.ingested.value(i)
+    }
+
+    /// The row's columns besides time, host, severity and message, then its `extra`
+    /// fields: what OTLP carries as attributes.
+    pub fn for_each_attribute(&self, i: usize, mut f: impl FnMut(&str, super::otlp::Attr<'a>)) {
+        use super::otlp::Attr;
+        let text = |a: &'a StringArray| (!a.is_null(i)).then(|| a.value(i));
+        for (k, a) in [
+            (col::SOURCE, self.source),
+            (col::FACILITY, self.facility),
+            (col::PROCESS_NAME, self.process_name),
+            (col::USER_NAME, self.user_name),
+            (col::UNIT, self.unit),
+        ] {
+            if let Some(v) = text(a) {
+                f(k, Attr::Text(v));
+            }
+        }
+        if !self.process_id.is_null(i) {
+            f(col::PROCESS_ID, Attr::Int(self.process_id.value(i) as i64));
+        }
+        if !self.uid.is_null(i) {
+            f(col::UID, Attr::Int(self.uid.value(i)));
+        }
+        if !self.template_id.is_null(i) {
+            f(col::TEMPLATE_ID, Attr::Int(self.template_id.value(i)));
+        }
+        if !self.extra.is_null(i) {
+            let offsets = self.extra.value_offsets();
+            let keys = self.extra.keys().as_string::<i32>();
+            let values = self.extra.values().as_string::<i32>();
+            for j in offsets[i] as usize..offsets[i + 1] as usize {
+                if !values.is_null(j) {
+                    f(keys.value(j), Attr::Text(values.value(j)));
+                }
+            }
+        }
+    }
+
     pub fn message(&self, i: usize) -> &'a str {
         self.message.value(i)
     }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod doc;
 pub mod elasticsearch;
 pub mod logstash;
+pub mod otlp;
 pub mod reader;
 pub mod route;
 pub mod stats;
@@ -155,6 +156,7 @@ pub fn open_sink(
             stats,
         )?),
         Target::Logstash(o) => Box::new(logstash::Logstash::new(config, o, ctx.clone(), stats)?),
+        Target::OtlpHttp(o) => Box::new(otlp::Otlp::new(config, o, ctx.clone(), stats)?),
     })
 }
 

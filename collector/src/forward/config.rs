@@ -21,6 +21,8 @@ pub enum Kind {
     Logstash,
     /// OTLP logs over HTTP (protobuf).
     OtlpHttp,
+    /// Kafka topics (rskafka).
+    Kafka,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -90,10 +92,20 @@ pub struct OtlpOptions {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOptions {
+    /// `host:port` of one or more brokers.
+    pub brokers: Vec<String>,
+    pub topic: String,
+    /// Partitions of a topic the sink creates.
+    pub partitions: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Elasticsearch(ElasticsearchOptions),
     Logstash(LogstashOptions),
     OtlpHttp(OtlpOptions),
+    Kafka(KafkaOptions),
 }
 
 /// One `[[forward]]`.
@@ -124,6 +136,7 @@ impl SinkConfig {
             Target::Elasticsearch(_) => Kind::Elasticsearch,
             Target::Logstash(_) => Kind::Logstash,
             Target::OtlpHttp(_) => Kind::OtlpHttp,
+            Target::Kafka(_) => Kind::Kafka,
         }
     }
 }
@@ -144,7 +157,11 @@ struct RawSink {
     address: Option<SocketAddr>,
     transport: Option<Transport>,
     max_datagram_bytes: Option<usize>,
-    // both
+    // kafka
+    brokers: Option<Vec<String>>,
+    topic: Option<String>,
+    partitions: Option<i32>,
+    // all
     tls: Option<TlsOptions>,
     #[serde(default = "default_tenant_field")]
     tenant_field: String,
@@ -226,6 +243,17 @@ impl TryFrom<RawSink> for SinkConfig {
                 Ok(())
             }
         };
+        if r.kind != Kind::Kafka {
+            for (set, key) in [
+                (r.brokers.is_some(), "brokers"),
+                (r.topic.is_some(), "topic"),
+                (r.partitions.is_some(), "partitions"),
+            ] {
+                if set {
+                    return Err(err(format!("{key} applies to kind = \"kafka\"")));
+                }
+            }
+        }
         let (target, rows, bytes) = match r.kind {
             Kind::Elasticsearch => {
                 unused(r.address.is_some(), "address", "elasticsearch")?;
@@ -260,6 +288,38 @@ impl TryFrom<RawSink> for SinkConfig {
                     tls: r.tls,
                 });
                 (target, 1000, 5 << 20)
+            }
+            Kind::Kafka => {
+                for (set, key) in [
+                    (r.tls.is_some(), "tls"),
+                    (r.url.is_some(), "url"),
+                    (r.address.is_some(), "address"),
+                    (r.transport.is_some(), "transport"),
+                    (r.max_datagram_bytes.is_some(), "max_datagram_bytes"),
+                    (r.index.is_some(), "index"),
+                    (r.gzip.is_some(), "gzip"),
+                    (r.dead_letter.is_some(), "dead_letter"),
+                    (r.username.is_some(), "username"),
+                    (r.password_file.is_some(), "password_file"),
+                ] {
+                    unused(set, key, "kafka")?;
+                }
+                let brokers = r.brokers.unwrap_or_default();
+                if brokers.is_empty() {
+                    return Err(err("brokers (a list of host:port) is required".into()));
+                }
+                let topic = r.topic.unwrap_or_else(|| "logs-{tenant}".into());
+                super::template::Template::parse(&topic).map_err(|e| err(format!("topic: {e}")))?;
+                let partitions = r.partitions.unwrap_or(1);
+                if partitions < 1 {
+                    return Err(err("partitions must be at least 1".into()));
+                }
+                let target = Target::Kafka(KafkaOptions {
+                    brokers,
+                    topic,
+                    partitions,
+                });
+                (target, 1000, 4 << 20)
             }
             Kind::OtlpHttp => {
                 for (set, key) in [

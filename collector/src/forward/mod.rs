@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod doc;
 pub mod elasticsearch;
+pub mod kafka;
 pub mod logstash;
 pub mod otlp;
 pub mod reader;
@@ -157,6 +158,7 @@ pub fn open_sink(
         )?),
         Target::Logstash(o) => Box::new(logstash::Logstash::new(config, o, ctx.clone(), stats)?),
         Target::OtlpHttp(o) => Box::new(otlp::Otlp::new(config, o, ctx.clone(), stats)?),
+        Target::Kafka(o) => Box::new(kafka::Kafka::new(config, o, ctx.clone(), stats)?),
     })
 }
 

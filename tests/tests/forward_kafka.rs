@@ -14,10 +14,9 @@ const N: u64 = 3000;
 const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
 /// `topic → partition → (key, value)` of everything the broker holds.
-fn read_back(
-    port: u16,
-    topics: &[&str],
-) -> BTreeMap<String, BTreeMap<i32, Vec<(String, serde_json::Value)>>> {
+type Held = BTreeMap<String, BTreeMap<i32, Vec<(String, serde_json::Value)>>>;
+
+fn read_back(port: u16, topics: &[&str]) -> Held {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,4 +3,5 @@
 
 pub mod corpus;
 pub mod loghub;
+pub mod replay;
 pub mod rng;

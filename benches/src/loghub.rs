@@ -17,6 +17,10 @@ pub struct Dataset {
     pub name: String,
     pub contents: Vec<String>,
     pub events: Vec<String>,
+    /// The `Level` and `Component` columns where the system has them (the detection
+    /// replay uses them as severity and process name).
+    pub levels: Vec<Option<String>>,
+    pub components: Vec<Option<String>>,
 }
 
 /// Where the samples live when the repository is checked out next to `shared/`.
@@ -62,20 +66,36 @@ pub fn load(root: &Path, name: &str) -> Result<Dataset> {
         .with_header(true)
         .build(file)?;
     let (ci, ei) = (schema.index_of("Content")?, schema.index_of("EventId")?);
+    let (li, pi) = (
+        schema.index_of("Level").ok(),
+        schema.index_of("Component").ok(),
+    );
     let (mut contents, mut events) = (Vec::new(), Vec::new());
+    let (mut levels, mut components) = (Vec::new(), Vec::new());
     for batch in reader {
         let batch = batch?;
         let c = batch.column(ci).as_string::<i32>();
         let e = batch.column(ei).as_string::<i32>();
+        let optional = |i: Option<usize>| i.map(|i| batch.column(i).as_string::<i32>().clone());
+        let (l, p) = (optional(li), optional(pi));
+        let text = |col: &Option<arrow::array::StringArray>, i: usize| {
+            col.as_ref()
+                .filter(|c| c.is_valid(i))
+                .map(|c| c.value(i).to_string())
+        };
         for i in 0..batch.num_rows() {
             contents.push(if c.is_null(i) { "" } else { c.value(i) }.to_string());
             events.push(e.value(i).to_string());
+            levels.push(text(&l, i));
+            components.push(text(&p, i));
         }
     }
     Ok(Dataset {
         name: name.to_string(),
         contents,
         events,
+        levels,
+        components,
     })
 }
 

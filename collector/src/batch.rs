@@ -185,30 +185,51 @@ impl LogBatchBuilder {
     }
 
     pub fn with_max_message(capacity: usize, max_message_bytes: usize) -> Self {
+        Self::sized(&Sizes::guess(capacity), max_message_bytes)
+    }
+
+    /// Builders that hold `sizes` without growing.
+    fn sized(sizes: &Sizes, max_message_bytes: usize) -> Self {
         let names = MapFieldNames {
             entry: "key_value".into(),
             key: "key".into(),
             value: "value".into(),
         };
-        let ts = || TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone("UTC");
-        let strings = |avg: usize| StringBuilder::with_capacity(capacity, capacity * avg);
+        let rows = sizes.rows;
+        let ts = || TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC");
+        let strings = |bytes: usize| StringBuilder::with_capacity(rows, bytes);
+        let [
+            hostname,
+            source,
+            severity,
+            facility,
+            message,
+            process_name,
+            user_name,
+            unit,
+        ] = sizes.text;
         Self {
             timestamp: ts(),
-            hostname: strings(8),
-            log_date: Date32Builder::with_capacity(capacity),
-            source: strings(6),
-            priority: Int8Builder::with_capacity(capacity),
-            severity: strings(6),
-            facility: strings(5),
-            message: strings(96),
-            process_name: strings(8),
-            process_id: Int32Builder::with_capacity(capacity),
-            user_name: strings(0),
-            uid: Int64Builder::with_capacity(capacity),
-            unit: strings(0),
-            template_id: Int64Builder::with_capacity(capacity),
+            hostname: strings(hostname),
+            log_date: Date32Builder::with_capacity(rows),
+            source: strings(source),
+            priority: Int8Builder::with_capacity(rows),
+            severity: strings(severity),
+            facility: strings(facility),
+            message: strings(message),
+            process_name: strings(process_name),
+            process_id: Int32Builder::with_capacity(rows),
+            user_name: strings(user_name),
+            uid: Int64Builder::with_capacity(rows),
+            unit: strings(unit),
+            template_id: Int64Builder::with_capacity(rows),
             tags: ListBuilder::new(StringBuilder::new()).with_field(tags_element_field()),
-            extra: MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new()),
+            extra: MapBuilder::with_capacity(
+                Some(names),
+                StringBuilder::with_capacity(sizes.extra_entries, sizes.extra_keys),
+                StringBuilder::with_capacity(sizes.extra_entries, sizes.extra_values),
+                rows,
+            ),
             ingested_at: ts(),
             key_buf: Vec::new(),
             value_buf: Vec::new(),
@@ -312,8 +333,26 @@ impl LogBatchBuilder {
     }
 
     /// Takes the rows appended so far as a batch of the logical `logs` schema, leaving the
-    /// builder empty for the next chunk.
+    /// builder empty for the next chunk — with room for as much as this one held, so that
+    /// a source's next chunk does not regrow every buffer from nothing (Arrow's builders
+    /// give theirs away).
     pub fn finish(&mut self) -> RecordBatch {
+        let sizes = Sizes {
+            rows: self.rows,
+            text: [
+                self.hostname.values_slice().len(),
+                self.source.values_slice().len(),
+                self.severity.values_slice().len(),
+                self.facility.values_slice().len(),
+                self.message.values_slice().len(),
+                self.process_name.values_slice().len(),
+                self.user_name.values_slice().len(),
+                self.unit.values_slice().len(),
+            ],
+            extra_entries: arrow::array::ArrayBuilder::len(self.extra.keys()),
+            extra_keys: self.extra.keys().values_slice().len(),
+            extra_values: self.extra.values().values_slice().len(),
+        };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.timestamp.finish()),
             Arc::new(self.hostname.finish()),
@@ -333,9 +372,61 @@ impl LogBatchBuilder {
             Arc::new(self.extra.finish()),
             Arc::new(self.ingested_at.finish()),
         ];
-        self.rows = 0;
-        RecordBatch::try_new(logs_schema(), columns)
-            .expect("builders follow the logs schema column for column")
+        let batch = RecordBatch::try_new(logs_schema(), columns)
+            .expect("builders follow the logs schema column for column");
+        let (key_buf, value_buf) = (
+            std::mem::take(&mut self.key_buf),
+            std::mem::take(&mut self.value_buf),
+        );
+        *self = Self::sized(&sizes.with_slack(), self.max_message_bytes);
+        (self.key_buf, self.value_buf) = (key_buf, value_buf);
+        batch
+    }
+}
+
+/// What a chunk's builders hold: rows, bytes of each text column (in the order of
+/// [`LogBatchBuilder::sized`]), and `extra` entries and their key and value bytes.
+struct Sizes {
+    rows: usize,
+    text: [usize; 8],
+    extra_entries: usize,
+    extra_keys: usize,
+    extra_values: usize,
+}
+
+impl Sizes {
+    /// A first guess for `rows` rows of typical syslog.
+    fn guess(rows: usize) -> Sizes {
+        let [hostname, source, severity, facility, message, process_name] =
+            [8, 6, 6, 5, 96, 8].map(|avg| rows * avg);
+        Sizes {
+            rows,
+            text: [
+                hostname,
+                source,
+                severity,
+                facility,
+                message,
+                process_name,
+                0,
+                0,
+            ],
+            extra_entries: 0,
+            extra_keys: 0,
+            extra_values: 0,
+        }
+    }
+
+    /// A little more than this, so that a slightly bigger next chunk does not regrow.
+    fn with_slack(&self) -> Sizes {
+        let more = |n: usize| n + n / 8;
+        Sizes {
+            rows: more(self.rows),
+            text: self.text.map(more),
+            extra_entries: more(self.extra_entries),
+            extra_keys: more(self.extra_keys),
+            extra_values: more(self.extra_values),
+        }
     }
 }
 

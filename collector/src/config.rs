@@ -31,6 +31,8 @@ pub struct Config {
     /// `[[route]]`: which sinks get which rows (none: every sink gets every row).
     #[serde(default)]
     pub route: Vec<crate::forward::route::RouteConfig>,
+    #[serde(default)]
+    pub alert: crate::alert::AlertConfig,
 }
 
 /// The template miner on the ingest path (`template_id` column).
@@ -41,6 +43,11 @@ pub struct DetectConfig {
     pub templates: bool,
     /// Templates kept in memory; beyond it the least recently used one is evicted.
     pub max_templates: usize,
+    /// Detect anomalies (the `anomalies` table, alerts); needs `templates`.
+    pub anomalies: bool,
+    /// Minutes of event time a series (and the detector, for new templates) learns before
+    /// it may raise anything.
+    pub warmup_minutes: u32,
 }
 
 impl Default for DetectConfig {
@@ -48,6 +55,8 @@ impl Default for DetectConfig {
         Self {
             templates: true,
             max_templates: crate::detect::MinerConfig::default().max_templates,
+            anomalies: true,
+            warmup_minutes: crate::detect::DetectorConfig::default().warmup_minutes,
         }
     }
 }
@@ -75,7 +84,20 @@ impl DetectConfig {
             },
             state_dir: Some(state_dir.join("templates")),
             table: None,
+            detect: self.anomalies.then(|| crate::detect::DetectOptions {
+                config: self.detector_config(),
+                state_dir: Some(state_dir.join("detect")),
+                alerts: None,
+                live: true,
+            }),
         })
+    }
+
+    pub fn detector_config(&self) -> crate::detect::DetectorConfig {
+        crate::detect::DetectorConfig {
+            warmup_minutes: self.warmup_minutes,
+            ..Default::default()
+        }
     }
 }
 
@@ -168,7 +190,7 @@ impl Default for ArchiveConfig {
 impl ArchiveConfig {
     pub fn archiver_options(&self) -> ArchiverOptions {
         ArchiverOptions {
-            encoders: ArchiverOptions::default().encoders,
+            pending_budget: ArchiverOptions::default().pending_budget,
             encode: EncodeOptions {
                 zstd_level: self.zstd_level,
                 row_group_rows: self.row_group_rows,
@@ -279,6 +301,9 @@ impl Config {
                 bail!("invalid configuration {origin}: {why}");
             }
         }
+        self.alert
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e}"))?;
         infralog_store::Location::parse(&self.archive.path)
             .with_context(|| format!("invalid configuration {origin}: archive.path"))?;
         crate::forward::config::validate(&self.forward, &self.route, self.spool.max_mb)
@@ -302,6 +327,7 @@ impl Config {
             segment_bytes: self.spool.segment_mb << 20,
             seal_after: Duration::from_secs(self.spool.seal_secs),
             max_bytes: self.spool.max_mb << 20,
+            ..SpoolOptions::default()
         }
     }
 
@@ -479,5 +505,40 @@ mod tests {
         let text = DEFAULT_CONFIG.replace("zstd_level = 3", "zstd_level = 99");
         let err = Config::parse(&text, "t").unwrap_err().to_string();
         assert!(err.contains("zstd_level"), "{err}");
+    }
+
+    /// `[detect]` and `[alert]`: unknown keys and bad targets refused with their line and
+    /// the reason; targets parsed with their defaults.
+    #[test]
+    fn detect_and_alert_sections_are_checked() {
+        let c = Config::default_config();
+        assert!(c.detect.anomalies && c.alert.targets.is_empty());
+        let err = Config::parse("[alert]\nrepeat_intervall_secs = 3\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("repeat_intervall_secs"),
+            "{err}"
+        );
+        let target = "[[alert.targets]]\nname = \"ops\"\nkind = \"slack\"\nurl = \"https://hooks.example/x\"\n";
+        let c = Config::parse(target, "t").unwrap();
+        let t = &c.alert.targets[0];
+        assert_eq!(t.kind, crate::alert::TargetKind::Slack);
+        assert_eq!(t.min_severity, crate::detect::Severity::Warning);
+        let err = Config::parse(
+            &format!("\n\n{}", target.replace("https://", "gopher://")),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 3") && err.contains("gopher"), "{err}");
+        let err = Config::parse(&format!("{target}{target}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"ops\" is used twice"), "{err}");
+        let err = Config::parse("[alert]\nmax_per_hour = 0\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_per_hour"), "{err}");
     }
 }

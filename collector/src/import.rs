@@ -27,6 +27,9 @@ use crate::pipeline::Pipeline;
 use crate::spool::SpoolOptions;
 use crate::time::{NANOS_PER_SEC, boot_unix_ns, now_ns};
 
+/// Bytes of rows an import's archiver may hold waiting to make row groups.
+const IMPORT_PENDING_BUDGET: usize = 64 << 20;
+
 #[derive(Debug, Clone)]
 pub struct ImportOptions {
     pub format: Format,
@@ -49,6 +52,9 @@ pub struct ImportOptions {
     pub progress: bool,
     /// Fill `template_id` with the template miner.
     pub templates: bool,
+    /// Detect anomalies in the imported history (needs `templates`): the `anomalies`
+    /// table, judged on the lines' event time as live collection would have.
+    pub anomalies: Option<crate::detect::DetectorConfig>,
 }
 
 #[derive(Debug, Default)]
@@ -85,11 +91,23 @@ pub fn import(files: &[PathBuf], opts: &ImportOptions) -> Result<ImportReport> {
             s3: opts.s3.clone(),
             hostname: opts.hostname.clone(),
         }),
+        detect: opts.anomalies.map(|config| crate::detect::DetectOptions {
+            config,
+            state_dir: None,
+            alerts: None,
+            live: false,
+        }),
     });
+    // An import's segment spans many host-days at once: a bigger budget for rows waiting
+    // to make a row group keeps its row groups (and their dictionaries) large.
+    let archiver = ArchiverOptions {
+        pending_budget: opts.archiver.pending_budget.max(IMPORT_PENDING_BUDGET),
+        ..opts.archiver
+    };
     let pipeline = Pipeline::start_mining(
         opts.spool.clone(),
         archive,
-        opts.archiver,
+        archiver,
         Arc::new(AtomicBool::new(false)),
         miner,
     )?;

@@ -2,6 +2,7 @@
 //! [`spool`] makes each chunk durable together with its source's position, and the
 //! [`archive`] turns sealed spool segments into sorted zstd Parquet.
 
+pub mod alert;
 pub mod archive;
 pub mod batch;
 pub mod chunk;

@@ -50,6 +50,10 @@ struct ImportArgs {
     /// into one file at the end.
     #[arg(long)]
     no_compact: bool,
+    /// Do not detect anomalies in the imported lines (by default they are detected on
+    /// the lines' event time, into the `anomalies` table).
+    #[arg(long)]
+    no_detect: bool,
     /// Lines longer than this are cut and flagged.
     #[arg(long, default_value_t = infralog_collector::batch::DEFAULT_MAX_MESSAGE_BYTES)]
     max_message_bytes: usize,
@@ -138,6 +142,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Send a test notification to every alert target of the configuration now, and say
+    /// which took it (exit status 1 if any did not).
+    AlertTest {
+        /// Configuration whose [[alert.targets]] to test.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Report which sources would run here and why the others would not, which eBPF
     /// hooks this kernel lets the collector attach, which it refuses and why, and what the
     /// collector falls back to.
@@ -202,6 +213,7 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::AlertTest { config } => alert_test(&config),
         Command::Probe { config } => load_config(config.as_ref()).map(|c| {
             print!("{}", infralog_collector::probe::sources_report(&c));
             print!("{}", infralog_collector::probe::report(&c.sources.ebpf));
@@ -244,13 +256,19 @@ fn import_spool(config: &Config) -> infralog_collector::spool::SpoolOptions {
     } else {
         PathBuf::from(&config.spool.dir)
     };
+    let spool = config.spool_options();
     infralog_collector::spool::SpoolOptions {
         dir: base.join(format!(
             "import-{}-{}",
             std::process::id(),
             infralog_collector::time::now_ns()
         )),
-        ..config.spool_options()
+        // A segment becomes one file per host-day: an import in as few segments as the
+        // spool's size allows needs no compaction afterwards. Nothing waits for an
+        // import's rows, so segments are sealed by size only.
+        segment_bytes: spool.segment_bytes.max(spool.max_bytes / 2),
+        seal_after: std::time::Duration::from_secs(24 * 3600),
+        ..spool
     }
 }
 
@@ -275,6 +293,8 @@ fn run_import(args: ImportArgs) -> Result<ExitCode> {
         compact: !args.no_compact,
         progress: true,
         templates: defaults.detect.templates,
+        anomalies: (defaults.detect.anomalies && !args.no_detect)
+            .then(|| defaults.detect.detector_config()),
     };
     let report = import(&args.files, &opts)?;
     let secs = report.elapsed.as_secs_f64();
@@ -450,6 +470,32 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
     }
     let report = collector.stop()?;
     Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn alert_test(path: &std::path::Path) -> Result<ExitCode> {
+    let config = Config::load(path)?;
+    anyhow::ensure!(
+        !config.alert.targets.is_empty(),
+        "{} has no [[alert.targets]]",
+        path.display()
+    );
+    let mut ok = true;
+    for (name, result) in
+        infralog_collector::alert::dispatch::send_test(&config.alert, &config.hostname())?
+    {
+        match result {
+            Ok(()) => println!("{name}: delivered"),
+            Err(why) => {
+                ok = false;
+                println!("{name}: FAILED: {why}");
+            }
+        }
+    }
+    Ok(if ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

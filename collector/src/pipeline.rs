@@ -18,7 +18,7 @@ use crate::spool::{RecoveryReport, Spool, SpoolOptions, SpoolWriter};
 use crate::state::CheckpointStore;
 
 /// Chunks a source may have in flight towards the spool writer before it waits.
-const CHANNEL_CHUNKS: usize = 16;
+const CHANNEL_CHUNKS: usize = 4;
 const MINER_CHUNKS: usize = 2;
 
 pub struct Pipeline {
@@ -95,8 +95,8 @@ impl Pipeline {
             }
             None => None,
         };
-        let (sealed_tx, sealed_rx) = crossbeam_channel::unbounded();
-        let writer = SpoolWriter::spawn(&spool, rx, sealed_tx, shutdown.clone())?;
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let writer = SpoolWriter::spawn(&spool, rx, events_tx, shutdown.clone())?;
         let lock = spool.take_lock()?;
         let handoff = SpoolHandoff {
             instance: spool.instance.clone(),
@@ -105,8 +105,9 @@ impl Pipeline {
                 .filter(|s| s.seq >= archived.seq)
                 .cloned()
                 .collect(),
-            sealed: sealed_rx,
+            events: events_rx,
             usage: spool.usage.clone(),
+            dir: spool.opts.dir.clone(),
             release: release.clone(),
         };
         let archiver = Archiver::spawn(archive, handoff, archiver, shutdown)?;

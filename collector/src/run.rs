@@ -25,6 +25,7 @@ pub struct Collector {
     pipeline: Pipeline,
     forwarder: Option<crate::forward::Forwarder>,
     maintenance: Option<JoinHandle<()>>,
+    alerts: Option<crate::alert::Dispatcher>,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
     pub ebpf: EbpfStatus,
     pub kmsg: Option<Arc<KmsgStats>>,
@@ -94,6 +95,18 @@ impl Collector {
             "infra-collector starting"
         );
         let shutdown = Arc::new(AtomicBool::new(false));
+        let mut miner = crate::config::DetectConfig::miner_options(config);
+        let alerts = match miner.as_mut().and_then(|m| m.detect.as_mut()) {
+            Some(detect) if !config.alert.targets.is_empty() => {
+                let (dispatcher, tx) = crate::alert::Dispatcher::start(
+                    config.alert.clone(),
+                    &config.collector.state_dir.join("alerts"),
+                )?;
+                detect.alerts = Some(tx);
+                Some(dispatcher)
+            }
+            _ => None,
+        };
         let consumers: Vec<_> = (config.forward.iter())
             .filter(|s| !s.fallback_only)
             .map(|s| (s.name.clone(), s.limit))
@@ -103,7 +116,7 @@ impl Collector {
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
-            crate::config::DetectConfig::miner_options(config),
+            miner,
             &consumers,
         )?;
         let forwarder = if config.forward.is_empty() {
@@ -246,6 +259,7 @@ impl Collector {
             pipeline,
             forwarder,
             maintenance,
+            alerts,
             ebpf,
             kmsg: kmsg_stats,
             net,
@@ -290,6 +304,11 @@ impl Collector {
             f.stop();
         }
         let archived = archived?;
+        // The detector's sender went with the pipeline: the dispatcher ends, leaving
+        // what it could not deliver in its queue for the next start.
+        if let Some(a) = self.alerts {
+            a.join();
+        }
         if let Some(m) = self.maintenance {
             let _ = m.join();
         }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -188,15 +189,56 @@ pub fn listing_table(
     Ok(ListingTable::try_new(config)?)
 }
 
+/// Where rows not yet archived are read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SpoolChoice {
+    /// The default collector layout's spool, `<archive>/state/spool`, when the archive is
+    /// local and that directory exists.
+    #[default]
+    Beside,
+    /// This spool directory (it need not exist yet).
+    Dir(PathBuf),
+    /// The archive only.
+    Off,
+}
+
+impl SpoolChoice {
+    /// The spool directory to read for `archive`, if any.
+    pub fn resolve(&self, archive: &ArchiveLocation) -> Option<PathBuf> {
+        match (self, archive) {
+            (Self::Off, _) => None,
+            (Self::Dir(dir), _) => Some(dir.clone()),
+            (Self::Beside, ArchiveLocation::Local(root)) => {
+                let dir = crate::fresh::default_spool_dir(root);
+                dir.is_dir().then_some(dir)
+            }
+            (Self::Beside, ArchiveLocation::Remote(_)) => None,
+        }
+    }
+}
+
 /// Registers every table of the archive in `ctx` (`logs`, `stats`, …: the schema
-/// crate's list).
-pub fn register_archive(ctx: &SessionContext, archive: &ArchiveLocation) -> Result<()> {
+/// crate's list), `logs` with the rows of `spool` (see [`crate::fresh`]), and the time
+/// window functions of each table (see [`crate::windows`]).
+pub fn register_archive(
+    ctx: &SessionContext,
+    archive: &ArchiveLocation,
+    spool: &SpoolChoice,
+) -> Result<()> {
     archive.check()?;
     register_object_store(ctx, archive)?;
+    let mut registered = Vec::new();
     for table in tables() {
-        let listing = listing_table(ctx, archive, &table)?;
-        ctx.register_table(table.name, Arc::new(listing))?;
+        let mut provider: Arc<dyn TableProvider> = Arc::new(listing_table(ctx, archive, &table)?);
+        if table.name == LOGS_TABLE
+            && let Some(dir) = spool.resolve(archive)
+        {
+            provider = Arc::new(crate::fresh::FreshLogs::new(provider, dir));
+        }
+        ctx.register_table(table.name, provider.clone())?;
+        registered.push((table.name.to_string(), provider));
     }
+    crate::windows::register(ctx, &registered);
     Ok(())
 }
 
@@ -253,7 +295,10 @@ mod tests {
     async fn unsupported_schemes_are_refused_with_the_location() {
         let ctx = SessionContext::new();
         let loc = ArchiveLocation::parse("gs://bucket/prefix").unwrap();
-        let err = format!("{:#}", register_archive(&ctx, &loc).unwrap_err());
+        let err = format!(
+            "{:#}",
+            register_archive(&ctx, &loc, &SpoolChoice::Beside).unwrap_err()
+        );
         assert!(err.contains("gs://bucket/prefix"), "{err}");
     }
 }

@@ -8,14 +8,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`catalog`]: archive location (path or URL) and the `logs` listing table;
-//! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 UTC;
-//! - [`repl`]: the interactive shell.
+//! - [`catalog`]: archive location (path or URL) and the tables registered over it;
+//! - [`archive_store`]: the archive's object store, hiding files a compacted file holds;
+//! - [`fresh`]: `logs` plus the rows still in a local collector's spool, each once;
+//! - [`windows`]: `T_since('24h')` and `T_between(from, to)` for every table `T`;
+//! - [`output`]: table / CSV / JSON-lines rendering, timestamps as RFC 3339 in a zone;
+//! - [`chart`]: charts of a result, in the terminal and as PNG / SVG;
+//! - [`report`]: the morning overview, as text or one HTML file;
+//! - [`pg`]: `serve --pg`, the archive over the PostgreSQL wire protocol, read-only;
+//! - [`repl`] and [`complete`]: the interactive shell and its completion.
 
 pub mod archive_store;
 pub mod catalog;
+pub mod chart;
+pub mod complete;
+pub mod fresh;
 pub mod output;
+pub mod pg;
 pub mod repl;
+pub mod report;
+pub mod windows;
 
 use std::sync::Arc;
 
@@ -30,7 +42,7 @@ use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 
-pub use catalog::ArchiveLocation;
+pub use catalog::{ArchiveLocation, SpoolChoice};
 pub use output::OutputFormat;
 
 /// Number of CPU cores, the default for `target_partitions`.
@@ -46,6 +58,8 @@ pub fn session_config() -> SessionConfig {
         .with_target_partitions(cores())
         .with_information_schema(true)
         .with_parquet_pruning(true);
+    // Plan errors then carry the position of the offending name (see `with_position`).
+    config.options_mut().sql_parser.collect_spans = true;
     // DataFusion 55 takes each file's column statistics in the file's own types and does
     // not cast them to the table's: with schema version 1 files (ns timestamps, unsigned
     // integers) beside version 2 files, `SELECT max(timestamp)` or `max(uid)` answered
@@ -82,14 +96,17 @@ pub fn session_context() -> Result<SessionContext> {
 /// when a local archive directory does not exist.
 pub async fn open(archive: &str) -> Result<SessionContext> {
     let location = ArchiveLocation::parse(archive)?;
-    open_location(&location).await
+    open_location(&location, &SpoolChoice::Beside).await
 }
 
-/// [`open`] for an already parsed location.
-pub async fn open_location(location: &ArchiveLocation) -> Result<SessionContext> {
+/// [`open`] for an already parsed location, with the rows of `spool` in `logs`.
+pub async fn open_location(
+    location: &ArchiveLocation,
+    spool: &SpoolChoice,
+) -> Result<SessionContext> {
     let ctx = session_context()?;
     // Every error of register_archive names the location.
-    catalog::register_archive(&ctx, location)?;
+    catalog::register_archive(&ctx, location, spool)?;
     Ok(ctx)
 }
 
@@ -112,6 +129,54 @@ pub fn error_message(error: &anyhow::Error) -> String {
         message.push_str(&text);
     }
     message
+}
+
+/// Where in the SQL text an error points, `(line, column)` from 1: a planning error's
+/// span (unknown column, table, function) or a parser error's `Line: L, Column: C`.
+pub fn error_position(error: &anyhow::Error) -> Option<(usize, usize)> {
+    for cause in error.chain() {
+        if let Some(df) = cause.downcast_ref::<DataFusionError>()
+            && let Some(span) = df.diagnostic().and_then(|d| d.span)
+            && span.start.line > 0
+        {
+            return Some((span.start.line as usize, span.start.column as usize));
+        }
+    }
+    let text = format!("{error:#}");
+    let at = text.rfind("Line: ")?;
+    let rest = &text[at + "Line: ".len()..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
+/// `error` with the line of `sql` it points at and a caret under the column, when it
+/// points somewhere:
+///
+/// ```text
+/// Schema error: No field named nope. …
+///   LINE 1: SELECT nope FROM logs
+///                  ^
+/// ```
+pub fn with_position(error: anyhow::Error, sql: &str) -> anyhow::Error {
+    let Some((line, column)) = error_position(&error) else {
+        return error;
+    };
+    let Some(text) = sql.lines().nth(line.saturating_sub(1)) else {
+        return error;
+    };
+    let prefix = format!("  LINE {line}: ");
+    let pad: usize = text
+        .chars()
+        .take(column.saturating_sub(1))
+        .map(|c| if c == '\t' { 8 } else { 1 })
+        .sum();
+    let text = text.replace('\t', "        ");
+    anyhow::anyhow!(
+        "{}\n{prefix}{text}\n{}^",
+        error_message(&error),
+        " ".repeat(prefix.len() + pad)
+    )
 }
 
 /// What SQL may do in infra-query: queries, views, `SET`, `EXPLAIN`; no `INSERT` or
@@ -195,6 +260,17 @@ pub async fn print_statement<W: std::io::Write>(
     format: OutputFormat,
     out: W,
 ) -> Result<Option<usize>> {
+    print_statement_with(ctx, statement, format, &output::Display::default(), out).await
+}
+
+/// [`print_statement`] with values shown as `display` says (time zone).
+pub async fn print_statement_with<W: std::io::Write>(
+    ctx: &SessionContext,
+    statement: Statement,
+    format: OutputFormat,
+    display: &output::Display,
+    out: W,
+) -> Result<Option<usize>> {
     use futures::StreamExt;
     let mut attempt = 1;
     let (schema, first, mut stream) = loop {
@@ -214,7 +290,7 @@ pub async fn print_statement<W: std::io::Write>(
         }
     };
     let has_columns = !schema.fields().is_empty();
-    let mut writer = output::BatchWriter::new(out, format, schema);
+    let mut writer = output::BatchWriter::with_display(out, format, schema, display.clone());
     if let Some(batch) = first {
         writer.write(&batch?)?;
     }
@@ -229,13 +305,15 @@ pub async fn print_statement<W: std::io::Write>(
 /// least one batch, possibly empty). Errors (parse, plan, execution) are returned, never
 /// panicked.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
-    let statements = parse_statements(ctx, sql)?;
+    let statements = parse_statements(ctx, sql).map_err(|e| with_position(e, sql))?;
     if statements.is_empty() {
         anyhow::bail!("no SQL statement given");
     }
     let mut last = Vec::new();
     for statement in statements {
-        last = run_statement(ctx, statement).await?;
+        last = run_statement(ctx, statement)
+            .await
+            .map_err(|e| with_position(e, sql))?;
     }
     Ok(last)
 }
@@ -266,6 +344,21 @@ mod tests {
             error_message(&e),
             "sql parser error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1"
         );
+    }
+
+    #[tokio::test]
+    async fn errors_point_at_their_place_in_the_sql() {
+        let ctx = session_context().unwrap();
+        let e = run_sql(&ctx, "SELECT 1,\n  nope + 1").await.unwrap_err();
+        let text = error_message(&e);
+        assert!(text.contains("nope"), "{text}");
+        assert!(
+            text.ends_with("  LINE 2:   nope + 1\n            ^"),
+            "{text}"
+        );
+        let e = run_sql(&ctx, "SELEC 1").await.unwrap_err();
+        let text = error_message(&e);
+        assert!(text.ends_with("  LINE 1: SELEC 1\n          ^"), "{text}");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! infra-query [--archive DIR|URL] [-c SQL]... [-f FILE]... [--format table|csv|json]
+//!             [--tz ZONE] [--chart FILE.png|svg] [-o FILE]
+//! infra-query serve --pg [HOST:]PORT --password-file FILE [--pg-user NAME]
+//! infra-query report [--since 24h] [--host H] [--html FILE]
 //! ```
 //! With `-c` or `-f` the statements run in order (all `-c` first, then the files) and the
 //! first error stops with exit code 1; without either, an interactive shell starts.
@@ -11,9 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::Parser;
-use infralog_query::OutputFormat;
+use clap::{Parser, Subcommand};
 use infralog_query::repl::Shell;
+use infralog_query::{ArchiveLocation, OutputFormat, SpoolChoice};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,9 +24,32 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(name = "infra-query", version, about = "SQL over the infralog archive")]
 struct Args {
-    /// Archive root: a directory or a URL (file://…).
-    #[arg(long, env = "INFRALOG_ARCHIVE", default_value = "./data")]
+    #[command(subcommand)]
+    command_name: Option<Command>,
+    /// Archive root: a directory or a URL (file://…, s3://bucket/prefix).
+    #[arg(
+        long,
+        env = "INFRALOG_ARCHIVE",
+        default_value = "./data",
+        global = true
+    )]
     archive: String,
+    /// A collector's spool whose rows, not yet archived, are part of `logs`. Default:
+    /// `<archive>/state/spool` when the archive is local and that directory exists.
+    #[arg(
+        long,
+        env = "INFRALOG_SPOOL",
+        value_name = "DIR",
+        conflicts_with = "no_spool",
+        global = true
+    )]
+    spool: Option<PathBuf>,
+    /// Read the archive only, not a spool.
+    #[arg(long, global = true)]
+    no_spool: bool,
+    /// Show times in this zone (`UTC`, `Europe/Berlin`, `+02:00`); default UTC.
+    #[arg(long, env = "INFRALOG_TZ", global = true)]
+    tz: Option<String>,
     /// Run this SQL (several `;`-separated statements allowed); may be repeated.
     #[arg(short = 'c', long = "command", value_name = "SQL")]
     command: Vec<String>,
@@ -33,6 +59,51 @@ struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     format: OutputFormat,
+    /// Write results to this file instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also draw the last result as a chart into this file (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    chart: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the archive over the PostgreSQL wire protocol, read-only.
+    Serve {
+        /// Listen here: `PORT`, `:PORT` (loopback) or `HOST:PORT`.
+        #[arg(long, value_name = "[HOST:]PORT")]
+        pg: String,
+        /// The password clients give (the file's first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: PathBuf,
+        /// The user name clients log in as.
+        #[arg(long, default_value = infralog_query::pg::DEFAULT_USER)]
+        pg_user: String,
+    },
+    /// The morning overview: lines per hour by severity, top hosts, processes and error
+    /// templates, new templates, anomalies, parse errors and drops.
+    Report {
+        /// The window, e.g. 24h, 7d.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// Only this host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Write one self-contained HTML file (charts embedded) instead of text.
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
+}
+
+impl Args {
+    fn spool(&self) -> SpoolChoice {
+        match (&self.spool, self.no_spool) {
+            (_, true) => SpoolChoice::Off,
+            (Some(dir), false) if !dir.as_os_str().is_empty() => SpoolChoice::Dir(dir.clone()),
+            _ => SpoolChoice::Beside,
+        }
+    }
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -53,30 +124,96 @@ async fn run_batch(ctx: &datafusion::prelude::SessionContext, args: &Args) -> Re
             .with_context(|| format!("cannot read {}", path.display()))?;
         scripts.push((Some(path.display().to_string()), sql));
     }
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = BufWriter::new(sink);
+    let display = infralog_query::output::Display::new(args.tz.as_deref())?;
+    let mut last = None;
     for (origin, sql) in scripts {
         let result = async {
-            for statement in infralog_query::parse_statements(ctx, &sql)? {
-                infralog_query::print_statement(ctx, statement, args.format, &mut out).await?;
+            let statements = infralog_query::parse_statements(ctx, &sql)?;
+            for statement in statements {
+                if args.chart.is_some() {
+                    let batches = infralog_query::run_statement(ctx, statement).await?;
+                    infralog_query::output::write_batches_with(
+                        &mut out,
+                        &batches,
+                        args.format,
+                        &display,
+                    )?;
+                    last = Some(batches);
+                } else {
+                    infralog_query::print_statement_with(
+                        ctx,
+                        statement,
+                        args.format,
+                        &display,
+                        &mut out,
+                    )
+                    .await?;
+                }
             }
             anyhow::Ok(())
         }
-        .await;
+        .await
+        .map_err(|e| infralog_query::with_position(e, &sql));
         match origin {
             Some(file) => result.with_context(|| format!("in {file}"))?,
             None => result?,
         }
     }
     out.flush()?;
+    if let (Some(path), Some(batches)) = (&args.chart, last) {
+        infralog_query::chart::write_file(&batches, path, &display)?;
+        eprintln!("chart written to {}", path.display());
+    }
     Ok(())
 }
 
 async fn run(args: Args) -> Result<()> {
-    let ctx = infralog_query::open(&args.archive).await?;
-    if args.command.is_empty() && args.file.is_empty() {
-        Shell::new(ctx, args.format).interactive().await
-    } else {
-        run_batch(&ctx, &args).await
+    let location = ArchiveLocation::parse(&args.archive)?;
+    let ctx = infralog_query::open_location(&location, &args.spool()).await?;
+    match &args.command_name {
+        Some(Command::Serve {
+            pg,
+            password_file,
+            pg_user,
+        }) => {
+            let opts = infralog_query::pg::PgOptions {
+                addr: infralog_query::pg::parse_addr(pg)?,
+                user: pg_user.clone(),
+                password: infralog_query::pg::read_password_file(password_file)?,
+            };
+            infralog_query::pg::serve(ctx, &opts).await
+        }
+        Some(Command::Report { since, host, html }) => {
+            let display = infralog_query::output::Display::new(args.tz.as_deref())?;
+            let report =
+                infralog_query::report::Report::gather(&ctx, since, host.as_deref(), &display)
+                    .await?;
+            match html {
+                Some(path) => {
+                    std::fs::write(path, report.html()?)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("report written to {}", path.display());
+                }
+                None => print!("{}", report.text()),
+            }
+            Ok(())
+        }
+        None if args.command.is_empty() && args.file.is_empty() => {
+            let display = infralog_query::output::Display::new(args.tz.as_deref())?;
+            Shell::new(ctx, args.format)
+                .with_display(display)
+                .interactive()
+                .await
+        }
+        None => run_batch(&ctx, &args).await,
     }
 }
 

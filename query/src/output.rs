@@ -54,17 +54,57 @@ impl std::fmt::Display for OutputFormat {
     }
 }
 
-/// The UTC zone every timestamp is shown in.
+/// The zone timestamps are shown in unless `--tz` says otherwise.
 const UTC: &str = "UTC";
 
-/// `Timestamp(unit, any zone or none)` → `Timestamp(unit, UTC)`; naive timestamps are
-/// taken as UTC, which is what DataFusion assumes for them.
-fn utc_type(data_type: &DataType) -> Option<DataType> {
-    match data_type {
-        DataType::Timestamp(unit, tz) if tz.as_deref() != Some(UTC) => {
-            Some(DataType::Timestamp(*unit, Some(UTC.into())))
+/// How values are shown: the time zone of every timestamp.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Display {
+    tz: Arc<str>,
+}
+
+impl Default for Display {
+    fn default() -> Self {
+        Self { tz: UTC.into() }
+    }
+}
+
+impl Display {
+    /// Timestamps in `tz` (an IANA name such as `Europe/Berlin`, or `+02:00`); UTC when
+    /// `None`. An unknown zone is an error that names it.
+    pub fn new(tz: Option<&str>) -> Result<Self> {
+        let Some(tz) = tz.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(Self::default());
+        };
+        let tz = if tz.eq_ignore_ascii_case("utc") || tz == "Z" {
+            UTC
+        } else {
+            tz
+        };
+        if tz
+            .parse::<datafusion::arrow::array::timezone::Tz>()
+            .is_err()
+        {
+            bail!(
+                "unknown time zone {tz:?}: write UTC, an IANA name (Europe/Berlin) or an offset (+02:00)"
+            );
         }
-        _ => None,
+        Ok(Self { tz: tz.into() })
+    }
+
+    pub fn tz(&self) -> &str {
+        &self.tz
+    }
+
+    /// `Timestamp(unit, any zone or none)` → `Timestamp(unit, tz)`; naive timestamps are
+    /// taken as UTC, which is what DataFusion assumes for them.
+    fn shown_type(&self, data_type: &DataType) -> Option<DataType> {
+        match data_type {
+            DataType::Timestamp(unit, tz) if tz.as_deref() != Some(&*self.tz) => {
+                Some(DataType::Timestamp(*unit, Some(self.tz.clone())))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -83,23 +123,25 @@ fn display_strings(array: &dyn Array) -> Result<ArrayRef> {
     Ok(Arc::new(builder.finish()))
 }
 
-/// Prepares a batch for printing: top-level timestamps to UTC; with `flatten_nested`,
-/// nested columns to their display text.
-fn prepare(batch: &RecordBatch, flatten_nested: bool) -> Result<RecordBatch> {
+/// Prepares a batch for printing: top-level timestamps to the display zone; with
+/// `flatten_nested`, nested columns to their display text.
+pub fn prepare(
+    batch: &RecordBatch,
+    flatten_nested: bool,
+    display: &Display,
+) -> Result<RecordBatch> {
     let schema = batch.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| utc_type(f.data_type()).is_some() || (flatten_nested && f.data_type().is_nested()))
-    {
+    if !schema.fields().iter().any(|f| {
+        display.shown_type(f.data_type()).is_some() || (flatten_nested && f.data_type().is_nested())
+    }) {
         return Ok(batch.clone());
     }
     let mut fields = Vec::with_capacity(schema.fields().len());
     let mut columns = Vec::with_capacity(schema.fields().len());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if let Some(utc) = utc_type(field.data_type()) {
-            columns.push(cast(column, &utc)?);
-            fields.push(field.as_ref().clone().with_data_type(utc));
+        if let Some(shown) = display.shown_type(field.data_type()) {
+            columns.push(cast(column, &shown)?);
+            fields.push(field.as_ref().clone().with_data_type(shown));
         } else if flatten_nested && field.data_type().is_nested() {
             columns.push(display_strings(column.as_ref())?);
             fields.push(Field::new(
@@ -129,11 +171,17 @@ pub struct BatchWriter<W: Write> {
     schema: SchemaRef,
     rows: usize,
     wrote_any: bool,
+    display: Display,
 }
 
 impl<W: Write> BatchWriter<W> {
-    /// A writer for a result with columns `schema`.
+    /// A writer for a result with columns `schema`, timestamps in UTC.
     pub fn new(out: W, format: OutputFormat, schema: SchemaRef) -> Self {
+        Self::with_display(out, format, schema, Display::default())
+    }
+
+    /// A writer for a result with columns `schema`, values shown as `display` says.
+    pub fn with_display(out: W, format: OutputFormat, schema: SchemaRef, display: Display) -> Self {
         let sink = match format {
             OutputFormat::Table => Sink::Table {
                 out,
@@ -153,6 +201,7 @@ impl<W: Write> BatchWriter<W> {
             schema,
             rows: 0,
             wrote_any: false,
+            display,
         }
     }
 
@@ -160,12 +209,12 @@ impl<W: Write> BatchWriter<W> {
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows();
         match &mut self.sink {
-            Sink::Table { batches, .. } => batches.push(prepare(batch, false)?),
+            Sink::Table { batches, .. } => batches.push(prepare(batch, false, &self.display)?),
             Sink::Csv(w) => {
-                w.write(&prepare(batch, true)?)?;
+                w.write(&prepare(batch, true, &self.display)?)?;
                 self.wrote_any = true;
             }
-            Sink::Json(w) => w.write(&prepare(batch, false)?)?,
+            Sink::Json(w) => w.write(&prepare(batch, false, &self.display)?)?,
         }
         Ok(())
     }
@@ -182,6 +231,7 @@ impl<W: Write> BatchWriter<W> {
                         vec![prepare(
                             &RecordBatch::new_empty(self.schema.clone()),
                             false,
+                            &self.display,
                         )?]
                     } else {
                         batches
@@ -195,7 +245,7 @@ impl<W: Write> BatchWriter<W> {
             Sink::Csv(mut w) => {
                 if !self.wrote_any && !no_columns {
                     let empty = RecordBatch::new_empty(self.schema.clone());
-                    w.write(&prepare(&empty, true)?)?;
+                    w.write(&prepare(&empty, true, &self.display)?)?;
                 }
                 w.into_inner().flush()?;
             }
@@ -214,11 +264,21 @@ pub fn write_batches<W: Write>(
     batches: &[RecordBatch],
     format: OutputFormat,
 ) -> Result<usize> {
+    write_batches_with(out, batches, format, &Display::default())
+}
+
+/// [`write_batches`] with values shown as `display` says.
+pub fn write_batches_with<W: Write>(
+    out: W,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+    display: &Display,
+) -> Result<usize> {
     let schema = match batches.first() {
         Some(b) => b.schema(),
         None => Arc::new(Schema::empty()),
     };
-    let mut writer = BatchWriter::new(out, format, schema);
+    let mut writer = BatchWriter::with_display(out, format, schema, display.clone());
     for batch in batches {
         writer.write(batch)?;
     }
@@ -320,6 +380,30 @@ mod tests {
         assert_eq!(
             format_batches(&[empty], OutputFormat::Csv).unwrap(),
             "ts,naive,n,s,tags\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_in_a_chosen_zone() {
+        let berlin = Display::new(Some("Europe/Berlin")).unwrap();
+        let mut buf = Vec::new();
+        write_batches_with(&mut buf, &[sample()], OutputFormat::Csv, &berlin).unwrap();
+        let out = String::from_utf8(buf).unwrap();
+        assert!(out.contains("2026-11-18T12:06:40+01:00"), "{out}");
+        let plus2 = Display::new(Some("+02:00")).unwrap();
+        let mut buf = Vec::new();
+        write_batches_with(&mut buf, &[sample()], OutputFormat::Csv, &plus2).unwrap();
+        assert!(
+            String::from_utf8(buf)
+                .unwrap()
+                .contains("2026-11-18T13:06:40+02:00")
+        );
+        assert_eq!(Display::new(Some("utc")).unwrap(), Display::default());
+        assert!(
+            Display::new(Some("Mars/Olympus"))
+                .unwrap_err()
+                .to_string()
+                .contains("Mars/Olympus")
         );
     }
 

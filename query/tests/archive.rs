@@ -451,3 +451,51 @@ fn cli_archive_from_environment() {
     );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "n\n100\n");
 }
+
+#[test]
+fn cli_output_file_time_zone_and_error_position() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture::archive(dir.path());
+    let out_file = dir.path().join("out.csv");
+    let out = infra_query(dir.path())
+        .args(["--format", "csv", "--tz", "America/New_York", "-o"])
+        .arg(&out_file)
+        .args([
+            "-c",
+            "SELECT min(timestamp) AS first FROM logs WHERE log_date = '2026-11-22'",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "results go to the file");
+    // Midnight UTC is 19:00 the day before in New York (EST, UTC-5).
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "first\n2026-11-21T19:00:00-05:00\n"
+    );
+
+    let out = infra_query(dir.path())
+        .args(["--tz", "Nowhere/Land", "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown time zone \"Nowhere/Land\""));
+
+    let out = infra_query(dir.path())
+        .args(["-c", "SELECT count(*)\nFROM logs WHERE hostnme = 'x'"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.ends_with(&format!(
+            "  LINE 2: FROM logs WHERE hostnme = 'x'\n{}^\n",
+            " ".repeat("  LINE 2: FROM logs WHERE ".len())
+        )),
+        "{err}"
+    );
+}

@@ -18,6 +18,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
+pub mod anomalies;
 pub mod files;
 pub mod templates;
 
@@ -284,7 +285,7 @@ fn stats_fields() -> Vec<Field> {
     ]
 }
 
-fn without_partition_columns(fields: Vec<Field>) -> SchemaRef {
+pub(crate) fn without_partition_columns(fields: Vec<Field>) -> SchemaRef {
     Arc::new(Schema::new(
         fields
             .into_iter()
@@ -335,6 +336,11 @@ pub fn tables() -> Vec<Table> {
             name: templates::TEMPLATES_TABLE,
             schema: templates::templates_schema(),
             file_schema: templates::templates_file_schema(),
+        },
+        Table {
+            name: anomalies::ANOMALIES_TABLE,
+            schema: anomalies::anomalies_schema(),
+            file_schema: anomalies::anomalies_file_schema(),
         },
     ]
 }
@@ -499,6 +505,7 @@ pub fn type_name(dt: &DataType) -> String {
         DataType::UInt8 => "uint8".into(),
         DataType::Int32 => "int32".into(),
         DataType::Int64 => "int64".into(),
+        DataType::Float64 => "float64".into(),
         DataType::UInt32 => "uint32".into(),
         DataType::UInt64 => "uint64".into(),
         DataType::List(item) => format!("list<{}>", type_name(item.data_type())),
@@ -556,6 +563,10 @@ mod tests {
         assert_eq!(
             readme_columns("## The `stats` table"),
             code_columns(&stats_schema())
+        );
+        assert_eq!(
+            readme_columns("## The `anomalies` table"),
+            code_columns(&anomalies::anomalies_schema())
         );
     }
 

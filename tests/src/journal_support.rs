@@ -172,6 +172,9 @@ JOURNALD=$!
 export JOURNALD
 for i in $(seq 1 500); do [ -S /run/systemd/journal/dev-log ] && break; sleep 0.02; done
 [ -S /run/systemd/journal/dev-log ] || {{ echo "journald did not start"; cat $T/journald.log; exit 1; }}
+# The socket comes first; the journal file (written with journald's own first entry) a
+# moment later, which on a busy machine is after the body's first look at $JDIR.
+for i in $(seq 1 500); do ls $JDIR/*/*.journal >/dev/null 2>&1 && break; sleep 0.02; done
 wait_journal() {{
     for i in $(seq 1 600); do
         n=$(journalctl -D $JDIR -o cat 2>/dev/null | grep -c -- "$1" || true)
@@ -204,8 +207,12 @@ kill $JOURNALD; wait $JOURNALD || true
             .expect("run unshare")
     }
 
+    /// A file of the test directory as text (empty when missing). Invalid UTF-8 is
+    /// replaced: a journal export holds whatever the host's kernel logged this boot.
     pub fn file(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path().join(name)).unwrap_or_default()
+        std::fs::read(self.path().join(name))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
     }
 }
 

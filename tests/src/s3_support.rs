@@ -13,12 +13,28 @@ use std::time::{Duration, Instant};
 pub const KEY_ID: &str = "AKIDINFRALOGTEST";
 pub const SECRET: &str = "infralog-test-secret";
 
-/// A port nobody listens on right now.
+/// A port nobody uses right now, for TCP and UDP alike. It is drawn below the kernel's
+/// ephemeral range (32768 and up): a port from that range can be taken as the local port
+/// of some test's outgoing connection before the server meant for it binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()) << 32;
+    for _ in 0..1000 {
+        let mut x = seed.wrapping_add(NEXT.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed));
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x ^= x >> 29;
+        let port = 20_000 + (x % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000")
 }
 
 fn wait_for_port(port: u16, what: &str) {

@@ -47,13 +47,13 @@ const FROM_STATS: &str = "SELECT hour, hostname, source, process_name, severity,
      sum(lines) AS lines, sum(bytes) AS bytes \
      FROM stats GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
 
-/// A collector configuration with one-megabyte spool segments: each import archives
-/// several segments, so a partition holds several files (and stats keys repeat across
-/// files) until compaction.
+/// A collector configuration with one-megabyte spool segments (import seals at half the
+/// spool's size): each import archives several segments, so a partition holds several
+/// files (and stats keys repeat across files) until compaction.
 fn small_segments_config(dir: &Path) -> std::path::PathBuf {
     let config = collector_config(dir, "test-host", "");
     let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[spool]\nsegment_mb = 1\nmax_mb = 64\n");
+    text.push_str("\n[spool]\nsegment_mb = 1\nmax_mb = 2\n");
     std::fs::write(&config, text).unwrap();
     config
 }

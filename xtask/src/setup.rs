@@ -47,6 +47,26 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("libestr0", "a library of the unpacked rsyslogd"),
     ("libfastjson4", "a library of the unpacked rsyslogd"),
     ("liblognorm5", "a library of the unpacked rsyslogd"),
+    // infra-query (issue 10): clients of `serve --pg`, the report's browser, the shell's
+    // terminal, and the font charts are drawn with.
+    (
+        "postgresql-client",
+        "psql, a client of infra-query serve --pg in its tests",
+    ),
+    (
+        "chromium",
+        "headless Chromium opens and screenshots the HTML report in its test",
+    ),
+    ("tmux", "a real terminal for the infra-query shell test"),
+    (
+        "fonts-dejavu-core",
+        "DejaVu Sans, the font of infra-query's charts",
+    ),
+    // Alerts (issue 9): the alert tests start a real Alertmanager on 127.0.0.1.
+    (
+        "prometheus-alertmanager",
+        "the Alertmanager the alert tests deliver to (/api/v2/alerts)",
+    ),
     (
         "libcurl4",
         "a library of the unpacked omelasticsearch (the forwarding benchmark's peer)",
@@ -69,6 +89,8 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("moto.server", "moto[server]==5.2.1"),
     // Drain3: the template miner the accuracy harness compares ours with.
     ("drain3", "drain3==0.9.11"),
+    // psycopg 3 (binary wheel, no libpq build): a Python client of infra-query serve --pg.
+    ("psycopg", "psycopg[binary]==3.2.13"),
     // osmem-server: an OpenSearch API (`_bulk` with real per-item errors) for the
     // forwarding tests (issue 13); its binary is inside the package, not on PATH.
     ("osmem_server", "osmem-server==0.1.6"),

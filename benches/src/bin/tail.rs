@@ -193,6 +193,7 @@ fn write_config(dir: &Path, file: &Path) -> Result<PathBuf> {
              [archive]\npath = {archive:?}\n\n[spool]\nseal_secs = 1\n\n\
              [retention]\ndays = 0\n\n\
              [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
+             [sources.journald]\nenabled = false\n\n\
              [sources.containers]\ndocker = false\ncri = false\n\n\
              [sources.file]\npoll_interval_ms = 100\n\n\
              [[sources.file.inputs]]\npaths = [{file:?}]\nformat = \"syslog\"\nutc_offset = \"Z\"\n",

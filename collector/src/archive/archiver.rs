@@ -1,51 +1,54 @@
-//! The archiver: turns each sealed spool segment into one sorted zstd Parquet object per
+//! The archiver: turns each spool segment into one sorted zstd Parquet object per
 //! (hostname, log_date) it holds, then releases the segment (deleted once every
 //! forwarding sink has it too, see [`crate::spool::release`]).
 //!
 //! Object names derive from the segment (`<instance>-<seq>.parquet`), so archiving the
 //! same segment twice — after a crash between the upload and the delete, or a retried
 //! upload — overwrites the same objects instead of doubling rows. A segment is deleted
-//! only once every object made from it is durable.
+//! only once every object made from it is durable. Beside each `logs` file the archiver
+//! writes the file of the same name in the `stats` table (the hourly rollup of its rows).
 //!
-//! Beside each `logs` file the archiver writes the file of the same name in the `stats`
-//! table (the hourly rollup of its rows), before the segment is deleted.
-//!
-//! Memory is bounded by one segment: its rows are decoded, split by partition and encoded
-//! (partitions in parallel), and dropped before the next segment is read.
+//! The archiver follows the open segment as the spool writer appends to it
+//! ([`SpoolEvent`]) and encodes its rows as they come ([`SegmentFiles`]); when the segment
+//! is sealed only the last row groups and the uploads are left. The writer hands over the
+//! rows it appended while the archiver keeps up, so they are neither read back nor
+//! decoded; when the archiver falls behind (an unreachable S3), it reads them from the
+//! segment file instead, as it does for the segments a previous run left behind. Memory is
+//! the encoded files of one segment plus the rows waiting to make a row group
+//! ([`ArchiverOptions::pending_budget`]), not the segment's rows.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::take_record_batch;
-use arrow::datatypes::Date32Type;
+use arrow::array::RecordBatch;
 use crossbeam_channel::Receiver;
-use infralog_schemas::{LOGS_TABLE, STATS_TABLE, col, logs_schema, table_partition_dir};
+use infralog_schemas::logs_schema;
 
-use super::parquet::{EncodeOptions, encode_with};
-use super::stats::Rollup;
+use super::parquet::EncodeOptions;
+use super::segment_files::{Finished, SegmentFiles};
 use super::{Archive, conform};
 use crate::spool::release::{self, Cursor, Release};
-use crate::spool::{Segment, Usage, record, rows, sync_dir};
-use crate::time::format_date;
+use crate::spool::writer::SpoolEvent;
+use crate::spool::{Segment, Usage, record, rows, segment_path, sync_dir};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ArchiverOptions {
-    /// Threads that encode a segment's partitions.
-    pub encoders: usize,
     pub encode: EncodeOptions,
+    /// Bytes of rows one segment's files may hold waiting to be encoded before the
+    /// partitions holding the most encode theirs as a row group early.
+    pub pending_budget: usize,
 }
 
 impl Default for ArchiverOptions {
     fn default() -> Self {
         Self {
-            encoders: std::thread::available_parallelism().map_or(2, |n| n.get()),
             encode: EncodeOptions::default(),
+            pending_budget: 32 << 20,
         }
     }
 }
@@ -69,6 +72,8 @@ pub struct ArchiverStats {
     pub failures: AtomicU64,
     /// Segments set aside as unreadable (`<seq>.bad`).
     pub quarantined: AtomicU64,
+    /// Records read back from a segment file because the archiver had fallen behind.
+    pub records_read_back: AtomicU64,
 }
 
 pub struct Archiver {
@@ -81,9 +86,12 @@ pub struct SpoolHandoff {
     pub instance: String,
     /// Sealed segments found at start-up, oldest first.
     pub backlog: Vec<Segment>,
-    /// Segments the writer seals while running; closed when the writer stops.
-    pub sealed: Receiver<Segment>,
+    /// What the writer appends and seals while running; closed when the writer stops.
+    pub events: Receiver<SpoolEvent>,
     pub usage: Arc<Usage>,
+    /// The spool directory (where the open segment is read back from when needed).
+    pub dir: std::path::PathBuf,
+    /// Where the archiver releases a segment once archived.
     pub release: Arc<Release>,
 }
 
@@ -106,16 +114,35 @@ impl Archiver {
                 let mut a = Worker {
                     archive,
                     instance: spool.instance,
+                    dir: spool.dir,
                     usage: spool.usage,
                     release: spool.release,
                     opts,
                     shutdown,
                     stats: s,
                     report: ArchiveReport::default(),
+                    open: None,
                 };
-                for seg in spool.backlog.into_iter().chain(spool.sealed.iter()) {
-                    if !a.archive_with_retry(&seg) {
-                        break;
+                for seg in spool.backlog {
+                    let files = a.read_whole(&seg);
+                    if !a.store_with_retry(&seg, files) {
+                        return Ok(a.report);
+                    }
+                }
+                for event in spool.events.iter() {
+                    match event {
+                        SpoolEvent::Appended {
+                            seq,
+                            start,
+                            end,
+                            rows,
+                        } => a.appended(seq, start, end, rows.as_deref()),
+                        SpoolEvent::Sealed(seg) => {
+                            let files = a.sealed(&seg);
+                            if !a.store_with_retry(&seg, files) {
+                                break;
+                            }
+                        }
                     }
                 }
                 Ok(a.report)
@@ -132,138 +159,218 @@ impl Archiver {
     }
 }
 
+/// The segment being written, as far as the archiver has followed it.
+struct Open {
+    seq: u64,
+    /// Where the next record starts.
+    pos: u64,
+    files: SegmentFiles,
+    /// Set when a record could not be taken in: the segment is read whole once sealed.
+    failed: Option<anyhow::Error>,
+}
+
 struct Worker {
     archive: Archive,
     instance: String,
+    dir: std::path::PathBuf,
     usage: Arc<Usage>,
     release: Arc<Release>,
     opts: ArchiverOptions,
     shutdown: Arc<AtomicBool>,
     stats: Arc<ArchiverStats>,
     report: ArchiveReport,
+    open: Option<Open>,
+}
+
+/// A segment's files, or why its records cannot be read (it is then set aside).
+type Built = std::result::Result<Finished, SegmentError>;
+
+enum SegmentError {
+    /// The records are there but do not decode: retrying cannot help.
+    Unreadable(anyhow::Error),
+    /// The file could not be read: worth retrying.
+    Io(anyhow::Error),
 }
 
 impl Worker {
-    /// Archives one segment, retrying with backoff while the collector runs. Returns
-    /// false when it gave up (shutting down with the archive unreachable).
-    fn archive_with_retry(&mut self, seg: &Segment) -> bool {
+    fn new_files(&self, seq: u64) -> SegmentFiles {
+        SegmentFiles::new(
+            &self.instance,
+            seq,
+            self.opts.encode,
+            self.opts.pending_budget,
+        )
+    }
+
+    /// A record was appended to the open segment: take its rows in.
+    fn appended(&mut self, seq: u64, start: u64, end: u64, batch: Option<&RecordBatch>) {
+        if self.open.as_ref().is_some_and(|o| o.seq != seq) {
+            // The writer moved on without sealing (it cannot, but be safe): the segment
+            // stays in the spool and is archived from its file at the next start.
+            tracing::error!(
+                seq,
+                "spool segment left unsealed; archived at the next start"
+            );
+            self.open = None;
+        }
+        if self.open.is_none() {
+            self.open = Some(Open {
+                seq,
+                pos: start,
+                files: self.new_files(seq),
+                failed: None,
+            });
+        }
+        let path = segment_path(&self.dir, seq, false);
+        let sealed_path = segment_path(&self.dir, seq, true);
+        let mut open = self.open.take().expect("set above");
+        if open.failed.is_none() {
+            let result = match batch {
+                Some(b) if open.pos == start => open.files.push(b),
+                // Not handed over (the archiver was behind) or a gap: read it back.
+                _ => read_range(&path, &sealed_path, open.pos, end).and_then(|records| {
+                    self.stats
+                        .records_read_back
+                        .fetch_add(records.len() as u64, Ordering::Relaxed);
+                    records.iter().try_for_each(|b| open.files.push(b))
+                }),
+            };
+            if let Err(e) = result {
+                open.failed = Some(e);
+            }
+        }
+        open.pos = end;
+        self.open = Some(open);
+    }
+
+    /// The segment was sealed: its files, with whatever was not taken in yet.
+    fn sealed(&mut self, seg: &Segment) -> Built {
+        match self.open.take() {
+            Some(mut open) if open.seq == seg.seq && open.failed.is_none() => {
+                if open.pos < seg.bytes {
+                    let records = read_range(&seg.path, &seg.path, open.pos, seg.bytes)
+                        .map_err(SegmentError::Io)?;
+                    for b in &records {
+                        open.files.push(b).map_err(SegmentError::Unreadable)?;
+                    }
+                }
+                open.files.finish().map_err(SegmentError::Unreadable)
+            }
+            Some(open) => {
+                if let Some(e) = open.failed {
+                    tracing::warn!(
+                        segment = seg.seq,
+                        "reading the sealed segment whole after: {e:#}"
+                    );
+                }
+                self.read_whole(seg)
+            }
+            None => self.read_whole(seg),
+        }
+    }
+
+    /// The files of a sealed segment read from its file. Damaged records are reported and
+    /// stepped over (recovery already counted them); the rest is kept.
+    fn read_whole(&self, seg: &Segment) -> Built {
+        let bytes = std::fs::read(&seg.path)
+            .with_context(|| format!("cannot read segment {}", seg.path.display()))
+            .map_err(SegmentError::Io)?;
+        let scan = record::scan(&bytes);
+        if !scan.skipped.is_empty() || scan.valid_end != bytes.len() {
+            tracing::error!(
+                segment = %seg.path.display(),
+                damaged_bytes = scan.skipped_bytes() + (bytes.len() - scan.valid_end),
+                "sealed spool segment has damaged records; archiving the intact ones"
+            );
+        }
+        let mut files = self.new_files(seg.seq);
+        let schema = logs_schema();
+        for r in &scan.records {
+            let decoded = record::parse_payload(&bytes[r.clone()])
+                .and_then(|p| rows::decode(p.ipc))
+                .with_context(|| format!("segment {}: bad record", seg.path.display()));
+            for batch in decoded.map_err(SegmentError::Unreadable)? {
+                conform(&batch, &schema)
+                    .and_then(|b| files.push(&b))
+                    .map_err(SegmentError::Unreadable)?;
+            }
+        }
+        files.finish().map_err(SegmentError::Unreadable)
+    }
+
+    /// Stores a segment's files and deletes it, retrying with backoff while the collector
+    /// runs. Returns false when it gave up (shutting down with the archive unreachable).
+    fn store_with_retry(&mut self, seg: &Segment, built: Built) -> bool {
+        let mut built = built;
         let mut delay = Duration::from_millis(500);
         let mut attempts_while_stopping = 0;
         loop {
-            match self.archive_segment(seg) {
-                Ok(()) => return true,
-                Err(e) => {
-                    self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        segment = %seg.path.display(),
-                        "cannot archive spool segment (retrying in {delay:?}): {e:#}"
-                    );
-                    if self.shutdown.load(Ordering::Relaxed) {
-                        attempts_while_stopping += 1;
-                        if attempts_while_stopping >= 3 {
-                            tracing::warn!(
-                                "giving up archiving for now: the spool keeps what is left \
-                                 for the next start"
-                            );
-                            return false;
-                        }
+            let result = match &built {
+                Ok(files) => self.store(seg, files),
+                Err(SegmentError::Unreadable(e)) => {
+                    let e = anyhow!("{e:#}");
+                    match self.quarantine(seg, e) {
+                        Ok(()) => return true,
+                        Err(e) => Err(e),
                     }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(10));
                 }
+                Err(SegmentError::Io(e)) => Err(anyhow!("{e:#}")),
+            };
+            let Err(e) = result else { return true };
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                segment = %seg.path.display(),
+                "cannot archive spool segment (retrying in {delay:?}): {e:#}"
+            );
+            if self.shutdown.load(Ordering::Relaxed) {
+                attempts_while_stopping += 1;
+                if attempts_while_stopping >= 3 {
+                    tracing::warn!(
+                        "giving up archiving for now: the spool keeps what is left \
+                         for the next start"
+                    );
+                    return false;
+                }
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(10));
+            if matches!(built, Err(SegmentError::Io(_))) {
+                built = self.read_whole(seg);
             }
         }
     }
 
-    fn archive_segment(&mut self, seg: &Segment) -> Result<()> {
-        let bytes = std::fs::read(&seg.path)
-            .with_context(|| format!("cannot read segment {}", seg.path.display()))?;
-        let partitions = match partitions_of(&bytes, &seg.path) {
-            Ok(p) => p,
-            Err(e) => return self.quarantine(seg, e),
-        };
-        drop(bytes);
-        let name = format!("{}-{:016x}.parquet", self.instance, seg.seq);
-        let mut jobs: Vec<Job> = partitions
-            .into_iter()
-            .map(|((host, day), batches)| {
-                let day = format_date(day);
-                Job {
-                    logs_path: format!("{}/{name}", table_partition_dir(LOGS_TABLE, &host, &day)),
-                    stats_path: format!("{}/{name}", table_partition_dir(STATS_TABLE, &host, &day)),
-                    rows: batches.iter().map(|b| b.num_rows()).sum(),
-                    batches,
-                }
-            })
+    fn store(&mut self, seg: &Segment, files: &Finished) -> Result<()> {
+        let all: Vec<(String, bytes::Bytes)> = files
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.bytes.clone()))
             .collect();
-        // Biggest first, so the parallel encoders finish together.
-        jobs.sort_by_key(|j| std::cmp::Reverse(j.rows));
-        let next = AtomicUsize::new(0);
-        let (archive, encode) = (&self.archive, &self.opts.encode);
-        let results: Vec<Result<(u64, u64, u64)>> = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..self.opts.encoders.max(1).min(jobs.len().max(1)))
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut done = (0u64, 0u64, 0u64);
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(job) = jobs.get(i) else {
-                                return Ok(done);
-                            };
-                            let bytes = encode_with(&job.batches, encode)?;
-                            let len = bytes.len() as u64;
-                            archive.put(&job.logs_path, bytes)?;
-                            let mut rollup = Rollup::new();
-                            for b in &job.batches {
-                                rollup.add_logs(b)?;
-                            }
-                            archive.put(&job.stats_path, rollup.encode(encode, Vec::new())?)?;
-                            tracing::debug!(
-                                path = job.logs_path,
-                                rows = job.rows,
-                                bytes = len,
-                                "archived"
-                            );
-                            done.0 += job.rows as u64;
-                            done.1 += 1;
-                            done.2 += len;
-                        }
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| {
-                    w.join()
-                        .unwrap_or_else(|_| Err(anyhow!("an encoder panicked")))
-                })
-                .collect()
-        });
-        jobs.clear();
-        let (mut rows, mut files, mut bytes) = (0, 0, 0);
-        for r in results {
-            let (r, f, b) = r?;
-            rows += r;
-            files += f;
-            bytes += b;
-        }
+        self.archive.put_all(&all)?;
         // Deleted once every forwarding sink has it, too.
         self.release
             .advance(release::ARCHIVE, Cursor::at_segment(seg.seq + 1))?;
         self.report.segments += 1;
-        self.report.rows += rows;
-        self.report.files += files;
-        self.report.bytes += bytes;
+        self.report.rows += files.rows;
+        self.report.files += files.logs_files;
+        self.report.bytes += files.logs_bytes;
         self.stats.segments.fetch_add(1, Ordering::Relaxed);
-        self.stats.rows.fetch_add(rows, Ordering::Relaxed);
-        self.stats.files.fetch_add(files, Ordering::Relaxed);
-        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
-        tracing::debug!(segment = seg.seq, rows, files, "segment archived");
+        self.stats.rows.fetch_add(files.rows, Ordering::Relaxed);
+        self.stats
+            .files
+            .fetch_add(files.logs_files, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(files.logs_bytes, Ordering::Relaxed);
+        tracing::debug!(
+            segment = seg.seq,
+            rows = files.rows,
+            files = files.logs_files,
+            "segment archived"
+        );
         Ok(())
     }
-}
 
-impl Worker {
     /// A segment whose intact records cannot be read (written by an incompatible version,
     /// or rows that break the schema) would stall the archive forever if retried: it is
     /// set aside as `<seq>.bad` for inspection, and the archiver goes on.
@@ -284,74 +391,36 @@ impl Worker {
     }
 }
 
-type Partitions = HashMap<(String, i32), Vec<RecordBatch>>;
-
-/// The files one partition of a segment becomes: its rows in `logs`, and their hourly
-/// rollup under the same name in `stats`.
-struct Job {
-    logs_path: String,
-    stats_path: String,
-    batches: Vec<RecordBatch>,
-    rows: usize,
-}
-
-/// The rows of a sealed segment, by (hostname, log_date). Damaged records are reported
-/// and stepped over (recovery already counted them); the rest is kept.
-fn partitions_of(bytes: &[u8], path: &Path) -> Result<Partitions> {
-    let scan = record::scan(bytes);
-    if !scan.skipped.is_empty() || scan.valid_end != bytes.len() {
-        tracing::error!(
-            segment = %path.display(),
-            damaged_bytes = scan.skipped_bytes() + (bytes.len() - scan.valid_end),
-            "sealed spool segment has damaged records; archiving the intact ones"
-        );
+/// The rows of the records in bytes `from..to` of a segment, read from its open path or,
+/// once renamed, its sealed one.
+fn read_range(
+    open_path: &std::path::Path,
+    sealed_path: &std::path::Path,
+    from: u64,
+    to: u64,
+) -> Result<Vec<RecordBatch>> {
+    if to <= from {
+        return Ok(Vec::new());
     }
+    let file = File::open(open_path)
+        .or_else(|_| File::open(sealed_path))
+        .with_context(|| format!("cannot open segment {}", open_path.display()))?;
+    let mut bytes = vec![0; (to - from) as usize];
+    file.read_exact_at(&mut bytes, from)
+        .with_context(|| format!("cannot read segment {}", open_path.display()))?;
+    let scan = record::scan(&bytes);
+    anyhow::ensure!(
+        scan.skipped.is_empty() && scan.valid_end == bytes.len(),
+        "segment {}: records at {from}..{to} are damaged",
+        open_path.display()
+    );
     let schema = logs_schema();
-    let mut parts: Partitions = HashMap::new();
+    let mut out = Vec::new();
     for r in &scan.records {
-        let payload = record::parse_payload(&bytes[r.clone()])
-            .with_context(|| format!("segment {}: bad record", path.display()))?;
-        for batch in rows::decode(payload.ipc)? {
-            let batch = conform(&batch, &schema)?;
-            if batch.num_rows() == 0 {
-                continue;
-            }
-            for (key, part) in split_by_partition(&batch)? {
-                parts.entry(key).or_default().push(part);
-            }
+        let payload = record::parse_payload(&bytes[r.clone()])?;
+        for b in rows::decode(payload.ipc)? {
+            out.push(conform(&b, &schema)?);
         }
     }
-    Ok(parts)
-}
-
-/// Splits a batch of the logical schema into one batch per (hostname, log_date).
-fn split_by_partition(batch: &RecordBatch) -> Result<Vec<((String, i32), RecordBatch)>> {
-    let hosts = batch
-        .column_by_name(col::HOSTNAME)
-        .context("batch has no hostname column")?
-        .as_string::<i32>();
-    let days = batch
-        .column_by_name(col::LOG_DATE)
-        .context("batch has no log_date column")?
-        .as_primitive::<Date32Type>();
-    let n = batch.num_rows();
-    let (h0, d0) = (hosts.value(0), days.value(0));
-    if (1..n).all(|i| days.value(i) == d0 && hosts.value(i) == h0) {
-        return Ok(vec![((h0.to_string(), d0), batch.clone())]);
-    }
-    let mut groups: HashMap<(&str, i32), Vec<u32>> = HashMap::new();
-    for i in 0..n {
-        debug_assert!(!hosts.is_null(i));
-        groups
-            .entry((hosts.value(i), days.value(i)))
-            .or_default()
-            .push(i as u32);
-    }
-    groups
-        .into_iter()
-        .map(|((h, d), idx)| {
-            let part = take_record_batch(batch, &UInt32Array::from(idx))?;
-            Ok(((h.to_string(), d), part))
-        })
-        .collect()
+    Ok(out)
 }

@@ -57,6 +57,9 @@ use super::{Archive, conform, partitions};
 /// Key of the compacted file's metadata that lists the files merged into it.
 pub const COMPACTED_FROM_KEY: &str = "infralog.compacted_from";
 const BATCH_ROWS: usize = 8192;
+/// Rows decoded at once across all inputs of a merge: each input holds one batch, so many
+/// inputs read smaller batches.
+const MERGE_WINDOW_ROWS: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 pub struct CompactOptions {
@@ -194,10 +197,11 @@ fn compact_partition(
     let last = inputs.iter().map(|(_, r)| r.last).max().expect("inputs");
     let name = format!("{instance}-{first:016x}-{last:016x}.parquet");
     let mut readers = Vec::with_capacity(inputs.len());
+    let batch_rows = (MERGE_WINDOW_ROWS / inputs.len()).clamp(256, BATCH_ROWS);
     for (n, _) in &inputs {
         let bytes = archive.get(&format!("{dir}/{n}"))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+            .and_then(|b| b.with_batch_size(batch_rows).build())
             .with_context(|| format!("cannot read {dir}/{n}"))?;
         readers.push(reader);
     }
@@ -287,21 +291,31 @@ impl Input {
     }
 }
 
-/// A k-way merge of files that are each sorted by timestamp into one sorted file; rows with
-/// equal timestamps keep the order of the inputs (segment order), then their own.
+/// The merged file of compacted inputs, which lists them in its metadata.
 fn merge(
     readers: Vec<ParquetRecordBatchReader>,
     names: &[&str],
+    encode: &EncodeOptions,
+) -> Result<(Vec<u8>, u64)> {
+    let from = KeyValue::new(COMPACTED_FROM_KEY.to_string(), names.join(","));
+    merge_sorted(readers, Some(from), encode)
+}
+
+/// A k-way merge of `logs` files that are each sorted by timestamp into one sorted file,
+/// with `metadata` added; rows with equal timestamps keep the order of the inputs, then
+/// their own. Returns the file and its row count.
+pub(crate) fn merge_sorted(
+    readers: Vec<ParquetRecordBatchReader>,
+    metadata: Option<KeyValue>,
     encode: &EncodeOptions,
 ) -> Result<(Vec<u8>, u64)> {
     let schema = logs_file_schema();
     let mut out = Vec::new();
     let mut writer =
         ArrowWriter::try_new(&mut out, schema.clone(), Some(writer_properties(encode)?))?;
-    writer.append_key_value_metadata(KeyValue::new(
-        COMPACTED_FROM_KEY.to_string(),
-        names.join(","),
-    ));
+    if let Some(kv) = metadata {
+        writer.append_key_value_metadata(kv);
+    }
     let mut inputs: Vec<Input> = readers
         .into_iter()
         .map(|reader| Input {

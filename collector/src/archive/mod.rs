@@ -15,6 +15,7 @@ pub mod compact;
 pub mod migrate;
 pub mod parquet;
 pub mod retention;
+pub mod segment_files;
 pub mod stats;
 pub mod store;
 

@@ -2,16 +2,22 @@
 //! or S3, see [`infralog_store`]); a local directory additionally gets fsync, because a
 //! spool segment is deleted as soon as its files are written.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use infralog_store::object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use infralog_store::{S3Settings, Store};
 
 /// Objects bigger than this are uploaded in parts of this size, so a retry resends one part
 /// rather than the whole file.
 const MULTIPART_BYTES: usize = 16 << 20;
+/// Objects written at once by [`Archive::put_all`].
+const PUT_CONCURRENCY: usize = 8;
+/// Files fsynced at once.
+const SYNC_CONCURRENCY: usize = 8;
 
 pub struct Archive {
     store: Store,
@@ -43,27 +49,91 @@ impl Archive {
     /// Writes `bytes` at `path` (relative to the archive root) and makes it durable.
     /// Writing the same path again replaces the object, so a retried write never
     /// duplicates rows.
-    pub fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        let object_path = self.store.path(path)?;
+    pub fn put(&self, path: &str, bytes: impl Into<bytes::Bytes>) -> Result<()> {
+        self.put_all(&[(path.to_string(), bytes.into())])
+    }
+
+    /// Writes every `(path, bytes)` and makes them all durable before returning. Uploads
+    /// run concurrently, and in a local directory the files and their directories are
+    /// fsynced concurrently, so that the filesystem commits them together rather than
+    /// paying one journal commit after another (a segment makes two files per host-day).
+    pub fn put_all(&self, files: &[(String, bytes::Bytes)]) -> Result<()> {
         let store = &self.store.store;
-        self.runtime
-            .block_on(async {
-                if bytes.len() <= MULTIPART_BYTES {
-                    store.put(&object_path, PutPayload::from(bytes)).await?;
-                } else {
-                    let upload = store.put_multipart(&object_path).await?;
-                    let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
-                    w.write(&bytes);
-                    w.finish().await?;
-                }
-                Ok::<_, infralog_store::object_store::Error>(())
-            })
-            .with_context(|| format!("cannot write {path} to archive {}", self.location()))?;
+        let located = files
+            .iter()
+            .map(|(p, b)| Ok((p.as_str(), self.store.path(p)?, b.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        self.runtime.block_on(async {
+            futures::stream::iter(located.into_iter().map(
+                |(path, object_path, bytes)| async move {
+                    put_object(store.as_ref(), &object_path, bytes)
+                        .await
+                        .with_context(|| {
+                            format!("cannot write {path} to archive {}", self.location())
+                        })
+                },
+            ))
+            .buffer_unordered(PUT_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await
+        })?;
         if let Some(root) = &self.store.local_root {
-            sync_file_and_dir(&root.join(path))?;
+            let written: Vec<PathBuf> = files.iter().map(|(p, _)| root.join(p)).collect();
+            // Each directory on the way, so that new partition directories are durable too.
+            let mut dirs = BTreeSet::new();
+            for f in &written {
+                for d in f.ancestors().skip(1) {
+                    dirs.insert(d.to_path_buf());
+                    if d == root.as_path() {
+                        break;
+                    }
+                }
+            }
+            sync_all(&written)?;
+            sync_all(&dirs.into_iter().collect::<Vec<_>>())?;
         }
         Ok(())
     }
+}
+
+async fn put_object(
+    store: &dyn ObjectStore,
+    path: &infralog_store::object_store::path::Path,
+    bytes: bytes::Bytes,
+) -> Result<(), infralog_store::object_store::Error> {
+    if bytes.len() <= MULTIPART_BYTES {
+        store.put(path, PutPayload::from(bytes)).await?;
+    } else {
+        let upload = store.put_multipart(path).await?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, MULTIPART_BYTES);
+        w.write(&bytes);
+        w.finish().await?;
+    }
+    Ok(())
+}
+
+/// fsyncs every path, several at a time.
+fn sync_all(paths: &[PathBuf]) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let threads = paths.len().min(SYNC_CONCURRENCY);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    while let Some(p) = paths.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        std::fs::File::open(p)
+                            .and_then(|f| f.sync_all())
+                            .with_context(|| format!("cannot fsync {}", p.display()))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("fsync panicked")))
+        })
+    })
 }
 
 impl Archive {
@@ -131,19 +201,6 @@ impl Archive {
         }
         Ok(())
     }
-}
-
-fn sync_file_and_dir(file: &Path) -> Result<()> {
-    let sync = |p: &Path| -> Result<()> {
-        std::fs::File::open(p)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("cannot fsync {}", p.display()))
-    };
-    sync(file)?;
-    if let Some(dir) = file.parent() {
-        sync(dir)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

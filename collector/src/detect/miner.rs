@@ -139,6 +139,8 @@ pub struct Miner {
     scratch: Vec<u8>,
     changes: Vec<Change>,
     pub evicted: u64,
+    /// Templates created so far (a line that took a new template raised it).
+    pub created: u64,
 }
 
 fn bucket_key(masked: &Masked) -> u64 {
@@ -171,6 +173,7 @@ impl Miner {
             scratch: Vec::new(),
             changes: Vec::new(),
             evicted: 0,
+            created: 0,
         }
     }
 
@@ -276,6 +279,7 @@ impl Miner {
     }
 
     fn create(&mut self, key: u64, masked: &Masked, line: &[u8], at_us: i64) -> i64 {
+        self.created += 1;
         masked.joined(&mut self.scratch);
         let mut id = template_id(&self.scratch);
         // Two texts with one hash in one miner (odds 2^-63 per pair): the later one takes

@@ -21,10 +21,11 @@
 //! - `cursors/` — where each consumer of the spool is ([`release`]).
 
 pub mod inspect;
-pub mod record;
 pub mod release;
-pub mod rows;
 pub mod writer;
+
+// The on-disk format lives in its own crate, so that infra-query reads it too.
+pub use infralog_spool_format::{list_segments, record, rows, segment_path};
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -53,6 +54,9 @@ pub struct SpoolOptions {
     /// When the spool holds this much, the writer stops taking chunks until the archiver
     /// frees space: sources that can wait, wait; the others count what they drop.
     pub max_bytes: u64,
+    /// Bytes of appended rows the writer hands to the archiver in memory at most; past
+    /// it the archiver reads what it has not taken in yet back from the segment.
+    pub handoff_bytes: usize,
 }
 
 impl Default for SpoolOptions {
@@ -63,6 +67,7 @@ impl Default for SpoolOptions {
             segment_bytes: 64 << 20,
             seal_after: Duration::from_secs(30),
             max_bytes: 2 << 30,
+            handoff_bytes: 16 << 20,
         }
     }
 }
@@ -73,40 +78,6 @@ pub struct Segment {
     pub seq: u64,
     pub path: PathBuf,
     pub bytes: u64,
-}
-
-pub fn segment_path(dir: &Path, seq: u64, sealed: bool) -> PathBuf {
-    dir.join(format!(
-        "{seq:016x}.{}",
-        if sealed { "seg" } else { "open" }
-    ))
-}
-
-/// `(seq, sealed)` of a segment file name.
-fn parse_segment_name(name: &str) -> Option<(u64, bool)> {
-    let (stem, ext) = name.split_once('.')?;
-    let sealed = match ext {
-        "seg" => true,
-        "open" => false,
-        _ => return None,
-    };
-    if stem.len() != 16 {
-        return None;
-    }
-    Some((u64::from_str_radix(stem, 16).ok()?, sealed))
-}
-
-/// Segment files in the directory, oldest first.
-pub fn list_segments(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let e = e?;
-        if let Some((seq, sealed)) = e.file_name().to_str().and_then(parse_segment_name) {
-            out.push((seq, sealed, e.path()));
-        }
-    }
-    out.sort_by_key(|(seq, sealed, _)| (*seq, *sealed));
-    Ok(out)
 }
 
 /// What compaction may touch, read from a spool without taking it over: the spool's

@@ -29,7 +29,7 @@ use anyhow::{Context, Result};
 use super::{Usage, list_segments, sync_dir};
 
 /// The consumer name of the archiver.
-pub const ARCHIVE: &str = "archive";
+pub const ARCHIVE: &str = infralog_spool_format::ARCHIVE_CURSOR;
 
 /// A position in the spool: the next row a consumer has not yet delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -104,11 +104,14 @@ pub struct Release {
     dir: PathBuf,
     usage: Arc<Usage>,
     consumers: Mutex<BTreeMap<String, Consumer>>,
+    /// Held while a cursor file is written: a consumer's own advance and a drop by the
+    /// release rule may store the same cursor at once.
+    storing: Mutex<()>,
 }
 
 /// The directory of the cursor files of the spool at `spool_dir`.
 pub fn cursor_dir(spool_dir: &Path) -> PathBuf {
-    spool_dir.join("cursors")
+    spool_dir.join(infralog_spool_format::CURSOR_DIR)
 }
 
 /// The stored cursor of `name`, if it has one.
@@ -131,6 +134,7 @@ impl Release {
             dir: spool_dir.to_path_buf(),
             usage,
             consumers: Mutex::new(BTreeMap::new()),
+            storing: Mutex::new(()),
         })
     }
 
@@ -180,19 +184,46 @@ impl Release {
     /// the segments no consumer needs any more. Call it only once the rows before `to`
     /// are acknowledged.
     pub fn advance(&self, name: &str, to: Cursor) -> Result<()> {
-        let stored = {
+        let before = {
             let mut consumers = self.lock();
             let Some(c) = consumers.get_mut(name) else {
                 anyhow::bail!("{name} is not a consumer of the spool");
             };
+            let before = c.cursor;
             c.cursor = c.cursor.max(to);
-            c.cursor
+            before
         };
-        self.store(name, stored)?;
-        self.collect()
+        if let Err(e) = self.persist(name) {
+            // Not stored: it still holds what it held, so nothing it needs is deleted
+            // while the caller retries.
+            if let Some(c) = self.lock().get_mut(name) {
+                c.cursor = before;
+            }
+            return Err(e);
+        }
+        // Deleting what nobody needs is housekeeping: a failure is the next call's to
+        // retry, never this consumer's.
+        if let Err(e) = self.collect() {
+            tracing::warn!("cannot release spool segments (will retry): {e:#}");
+        }
+        Ok(())
+    }
+
+    /// Stores the consumer's cursor as it is now (never an older value over a newer one).
+    fn persist(&self, name: &str) -> Result<()> {
+        let _storing = self.storing.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = self.cursor(name) else {
+            return Ok(());
+        };
+        self.write(name, c)
     }
 
     fn store(&self, name: &str, c: Cursor) -> Result<()> {
+        let _storing = self.storing.lock().unwrap_or_else(|e| e.into_inner());
+        self.write(name, c)
+    }
+
+    fn write(&self, name: &str, c: Cursor) -> Result<()> {
         let dir = cursor_dir(&self.dir);
         let tmp = dir.join(format!(".{name}.tmp"));
         let path = dir.join(name);
@@ -247,8 +278,8 @@ impl Release {
         }
         let below = consumers.values().map(|c| c.cursor.seq).min();
         drop(consumers);
-        for (name, c) in moved {
-            self.store(&name, c)?;
+        for (name, _) in moved {
+            self.persist(&name)?;
         }
         let Some(below) = below else { return Ok(()) };
         let mut deleted = false;
@@ -350,5 +381,48 @@ mod tests {
         // "blocked" keeps 2 and later.
         assert_eq!(present(dir), [2, 3, 4]);
         assert_eq!(usage.bytes(), 300);
+    }
+
+    /// A sink advancing while the archiver's advance drops segments for it: cursors are
+    /// stored one at a time, neither fails, and every segment both are past goes.
+    #[test]
+    fn concurrent_advances_and_drops_never_fail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let usage = Arc::new(Usage::default());
+        for seq in 0..200 {
+            segment(dir, seq, 100, &usage);
+        }
+        let r = Arc::new(Release::new(dir, usage.clone()).unwrap());
+        r.register(ARCHIVE, Cursor::at_segment(0), Limit::BLOCK)
+            .unwrap();
+        let limit = Limit {
+            max_bytes: 300,
+            max_age: Duration::ZERO,
+            policy: Policy::DropOldest,
+        };
+        r.register("slow", Cursor::at_segment(0), limit).unwrap();
+        let r2 = r.clone();
+        let sink = std::thread::spawn(move || {
+            for seq in 0..200 {
+                r2.advance(
+                    "slow",
+                    Cursor {
+                        seq,
+                        record: 1,
+                        row: 0,
+                    },
+                )
+                .unwrap();
+            }
+        });
+        for seq in 1..=200 {
+            r.advance(ARCHIVE, Cursor::at_segment(seq)).unwrap();
+        }
+        sink.join().unwrap();
+        r.advance("slow", Cursor::at_segment(200)).unwrap();
+        assert!(present(dir).is_empty(), "{:?}", present(dir));
+        assert_eq!(usage.bytes(), 0);
+        assert_eq!(load_cursor(dir, ARCHIVE).unwrap().unwrap().seq, 200);
     }
 }

@@ -322,3 +322,59 @@ fn an_unreadable_segment_is_set_aside_and_the_rest_archived() {
     let (msgs, _) = archived(dir.path());
     assert_eq!(msgs, ["o3", "s0", "s1", "s2"]);
 }
+
+#[test]
+fn rows_read_back_from_the_segment_are_archived_as_rows_handed_over() {
+    let rows: Vec<Vec<(String, i64, String)>> = (0..40)
+        .map(|c| {
+            (0..50)
+                .map(|i| {
+                    (
+                        format!("h{}", i % 3),
+                        (c * 50 + i) * 1_000_000,
+                        format!("m{c}-{i}"),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    let mut results = Vec::new();
+    for handoff_bytes in [64 << 20, 0, 20_000] {
+        let dir = tempfile::tempdir().unwrap();
+        let o = SpoolOptions {
+            handoff_bytes,
+            segment_bytes: 60_000,
+            ..opts(dir.path())
+        };
+        let p = start(dir.path(), o);
+        let stats = p.archiver_stats.clone();
+        for (i, c) in rows.iter().enumerate() {
+            let r: Vec<(&str, i64, &str)> = c
+                .iter()
+                .map(|(h, t, m)| (h.as_str(), *t, m.as_str()))
+                .collect();
+            let v = i.to_string();
+            p.chunks.send(chunk(&r, Some(("f", &v)))).unwrap();
+        }
+        let report = p.finish().unwrap();
+        assert_eq!(report.rows, 2000);
+        let read_back = stats
+            .records_read_back
+            .load(std::sync::atomic::Ordering::Relaxed);
+        match handoff_bytes {
+            0 => assert!(read_back >= 40, "every record read back: {read_back}"),
+            20_000 => assert!(read_back > 0, "some records read back"),
+            _ => assert_eq!(read_back, 0),
+        }
+        assert!(report.segments > 2, "several segments: {report:?}");
+        let (msgs, files) = archived(dir.path());
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.rsplit('-').next().unwrap().to_string())
+            .collect();
+        results.push((msgs, names));
+    }
+    assert_eq!(results[0].0.len(), 2000);
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0], results[2]);
+}

@@ -11,17 +11,53 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use infralog_schemas::logs_schema;
 
 use super::{
     Segment, Spool, SpoolOptions, Usage, apply_checkpoints, record, rows, segment_path, sync_dir,
 };
 use crate::chunk::Chunk;
+
+/// What the writer tells the archiver, in the order it happened.
+pub enum SpoolEvent {
+    /// A record was appended to the open segment `seq` at bytes `start..end`. Its rows
+    /// come along while the archiver keeps up (`None`: read them from the file).
+    Appended {
+        seq: u64,
+        start: u64,
+        end: u64,
+        rows: Option<Handed>,
+    },
+    /// The segment is sealed: durable, renamed, and complete.
+    Sealed(Segment),
+}
+
+/// Rows handed over in memory; dropping them gives their bytes back to the handoff budget.
+pub struct Handed {
+    batch: RecordBatch,
+    bytes: usize,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl std::ops::Deref for Handed {
+    type Target = RecordBatch;
+    fn deref(&self) -> &RecordBatch {
+        &self.batch
+    }
+}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        self.in_flight.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
 
 /// Counters of the spool writer, readable while it runs.
 #[derive(Debug, Default)]
@@ -51,7 +87,7 @@ impl SpoolWriter {
     pub fn spawn(
         spool: &Spool,
         chunks: Receiver<Chunk>,
-        sealed: Sender<Segment>,
+        events: Sender<SpoolEvent>,
         shutdown: Arc<AtomicBool>,
     ) -> Result<SpoolWriter> {
         let stats = Arc::new(SpoolStats::default());
@@ -67,12 +103,14 @@ impl SpoolWriter {
             last_sync: Instant::now(),
             checkpoints: spool.checkpoints.all().clone(),
             usage: spool.usage.clone(),
-            sealed,
+            events,
+            in_flight: Arc::new(AtomicUsize::new(0)),
             shutdown,
             buf: Vec::new(),
             stats: stats.clone(),
         };
         w.open_segment()?;
+        w.announce_snapshot();
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
             .spawn(move || w.run(chunks))
@@ -101,7 +139,9 @@ struct Writer {
     /// Every source's latest position written so far: the snapshot of a new segment.
     checkpoints: BTreeMap<String, String>,
     usage: Arc<Usage>,
-    sealed: Sender<Segment>,
+    events: Sender<SpoolEvent>,
+    /// Bytes of rows handed to the archiver and not yet taken in.
+    in_flight: Arc<AtomicUsize>,
     shutdown: Arc<AtomicBool>,
     buf: Vec<u8>,
     stats: Arc<SpoolStats>,
@@ -189,8 +229,10 @@ impl Writer {
             &mut buf,
         )?;
         self.wait_for_space(buf.len() as u64)?;
+        let start = self.len;
         self.write_record(&buf)?;
         self.buf = buf;
+        self.announce(start, &chunk.batch);
         let rows = chunk.batch.num_rows() as u64;
         self.rows_in_segment += rows;
         self.stats.rows.fetch_add(rows, Ordering::Relaxed);
@@ -201,6 +243,34 @@ impl Writer {
             self.seal_and_roll()?;
         }
         Ok(())
+    }
+
+    /// Tells the archiver about the checkpoint snapshot that starts the open segment (after
+    /// the segment before it is sealed: events follow the segments' order).
+    fn announce_snapshot(&mut self) {
+        self.announce(0, &RecordBatch::new_empty(logs_schema()));
+    }
+
+    /// Tells the archiver about the record just written at `start`, with its rows while
+    /// the archiver keeps up.
+    fn announce(&mut self, start: u64, batch: &RecordBatch) {
+        let bytes = batch.get_array_memory_size();
+        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let rows = (in_flight + bytes <= self.opts.handoff_bytes).then(|| {
+            self.in_flight.fetch_add(bytes, Ordering::Relaxed);
+            Handed {
+                batch: batch.clone(),
+                bytes,
+                in_flight: self.in_flight.clone(),
+            }
+        });
+        // The archiver may be gone at shutdown; the segment stays for next time.
+        let _ = self.events.send(SpoolEvent::Appended {
+            seq: self.seq,
+            start,
+            end: self.len,
+            rows,
+        });
     }
 
     fn wait_for_space(&mut self, need: u64) -> Result<()> {
@@ -319,7 +389,8 @@ impl Writer {
         self.open_segment()?;
         self.stats.segments_sealed.fetch_add(1, Ordering::Relaxed);
         // The archiver may be gone at shutdown; the segment stays sealed for next time.
-        let _ = self.sealed.send(segment);
+        let _ = self.events.send(SpoolEvent::Sealed(segment));
+        self.announce_snapshot();
         Ok(())
     }
 }

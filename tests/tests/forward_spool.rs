@@ -83,6 +83,27 @@ fn a_dead_sink_drops_its_oldest_segments_and_the_archive_gets_everything() {
         held <= 3 << 20,
         "the dead sink holds {held} bytes, over its 2 MB limit plus a segment"
     );
+    assert!(held > 0, "the dead sink holds archived segments");
+    // infra-query with the spool: the archived segments a sink still holds count once.
+    let out = run_ok(
+        Command::new(bin("infra-query"))
+            .arg("--archive")
+            .arg(&archive)
+            .arg("--spool")
+            .arg(&spool)
+            .args([
+                "--format",
+                "csv",
+                "-c",
+                "SELECT count(*), count(DISTINCT message) FROM logs",
+            ]),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().nth(1),
+        Some(format!("{LINES},{LINES}").as_str()),
+        "{text}"
+    );
     let status = String::from_utf8(
         run_ok(
             Command::new(bin("infra-collector"))

@@ -25,6 +25,12 @@ pub struct Config {
     pub sources: SourcesConfig,
     #[serde(default)]
     pub detect: DetectConfig,
+    /// `[[forward]]`: sinks that get the spooled rows besides the archive.
+    #[serde(default)]
+    pub forward: Vec<crate::forward::SinkConfig>,
+    /// `[[route]]`: which sinks get which rows (none: every sink gets every row).
+    #[serde(default)]
+    pub route: Vec<crate::forward::route::RouteConfig>,
     #[serde(default)]
     pub alert: crate::alert::AlertConfig,
 }
@@ -300,6 +306,8 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e}"))?;
         infralog_store::Location::parse(&self.archive.path)
             .with_context(|| format!("invalid configuration {origin}: archive.path"))?;
+        crate::forward::config::validate(&self.forward, &self.route, self.spool.max_mb)
+            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
         self.sources
             .journald
             .validate()

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod chunk;
 pub mod config;
 pub mod detect;
+pub mod forward;
 pub mod identity;
 pub mod import;
 pub mod lines;

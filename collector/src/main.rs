@@ -128,6 +128,20 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Forwarding sinks ([[forward]]): their cursors, lag and counters.
+    Forward {
+        #[command(subcommand)]
+        action: ForwardAction,
+        /// Configuration file whose sinks to show (default: built-in).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+    },
+    /// Send one marked row to each [[forward]] sink and report what each answered (exit 1
+    /// when one did not take it).
+    ForwardTest {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Send a test notification to every alert target of the configuration now, and say
     /// which took it (exit status 1 if any did not).
     AlertTest {
@@ -143,6 +157,13 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum ForwardAction {
+    /// Each sink's cursor, lag (segments, bytes, age of the oldest) and counters (sent,
+    /// acknowledged, retried, dead-lettered, dropped, last error and success).
+    Status,
 }
 
 #[derive(Subcommand, Clone, Copy)]
@@ -172,6 +193,22 @@ fn main() -> ExitCode {
         } => retention(config, days, dry_run),
         Command::Compact { config } => compact(config),
         Command::Migrate { archive, dry_run } => run_migrate(&archive, dry_run),
+        Command::Forward {
+            action: ForwardAction::Status,
+            config,
+        } => load_config(config.as_ref()).and_then(|c| {
+            print!("{}", infralog_collector::forward::cli::status(&c)?);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::ForwardTest { config } => load_config(config.as_ref()).and_then(|c| {
+            let (report, all) = infralog_collector::forward::cli::test(&c)?;
+            print!("{report}");
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }),
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(ExitCode::SUCCESS)

@@ -12,6 +12,7 @@ use crate::archive::archiver::{ArchiverStats, SpoolHandoff};
 use crate::archive::{Archive, ArchiveReport, Archiver, ArchiverOptions};
 use crate::chunk::Chunk;
 use crate::detect::{MinerOptions, MinerStage};
+use crate::spool::release::{self, Cursor, Limit, Release};
 use crate::spool::writer::SpoolStats;
 use crate::spool::{RecoveryReport, Spool, SpoolOptions, SpoolWriter};
 use crate::state::CheckpointStore;
@@ -28,6 +29,9 @@ pub struct Pipeline {
     pub recovery: RecoveryReport,
     /// The spool's instance id: part of every object name this pipeline archives.
     pub instance: String,
+    pub spool_dir: std::path::PathBuf,
+    /// The spool's consumers and their cursors (the forwarding sinks read from here).
+    pub release: Arc<Release>,
     pub spool_stats: Arc<SpoolStats>,
     pub archiver_stats: Arc<ArchiverStats>,
     writer: SpoolWriter,
@@ -57,7 +61,27 @@ impl Pipeline {
         shutdown: Arc<AtomicBool>,
         miner: Option<MinerOptions>,
     ) -> Result<Pipeline> {
+        Self::start_forwarding(spool, archive, archiver, shutdown, miner, &[])
+    }
+
+    /// [`Pipeline::start_mining`] with forwarding sinks as consumers of the spool besides
+    /// the archiver: `(name, limit)` each, registered before anything is released.
+    pub fn start_forwarding(
+        spool: SpoolOptions,
+        archive: Archive,
+        archiver: ArchiverOptions,
+        shutdown: Arc<AtomicBool>,
+        miner: Option<MinerOptions>,
+        consumers: &[(String, Limit)],
+    ) -> Result<Pipeline> {
         let spool = Spool::open(spool)?;
+        let release = Arc::new(Release::new(&spool.opts.dir, spool.usage.clone())?);
+        // A new consumer starts with what the spool holds now.
+        let start = Cursor::at_segment(spool.sealed.first().map_or(spool.next_seq, |s| s.seq));
+        let (archived, _) = release.register(release::ARCHIVE, start, Limit::BLOCK)?;
+        for (name, limit) in consumers {
+            release.register(name, start, *limit)?;
+        }
         let (mut tx, rx) = crossbeam_channel::bounded(CHANNEL_CHUNKS);
         // The miner takes the sources' chunks and passes them on to the writer.
         let miner = match miner {
@@ -76,10 +100,15 @@ impl Pipeline {
         let lock = spool.take_lock()?;
         let handoff = SpoolHandoff {
             instance: spool.instance.clone(),
-            backlog: spool.sealed.clone(),
+            // Segments kept only for a sink are archived already.
+            backlog: (spool.sealed.iter())
+                .filter(|s| s.seq >= archived.seq)
+                .cloned()
+                .collect(),
             events: events_rx,
             usage: spool.usage.clone(),
             dir: spool.opts.dir.clone(),
+            release: release.clone(),
         };
         let archiver = Archiver::spawn(archive, handoff, archiver, shutdown)?;
         Ok(Pipeline {
@@ -87,6 +116,8 @@ impl Pipeline {
             checkpoints: spool.checkpoints.clone(),
             recovery: spool.recovery.clone(),
             instance: spool.instance.clone(),
+            spool_dir: spool.opts.dir.clone(),
+            release,
             spool_stats: writer.stats.clone(),
             archiver_stats: archiver.stats.clone(),
             writer,
@@ -94,6 +125,12 @@ impl Pipeline {
             miner,
             _lock: lock,
         })
+    }
+
+    /// A handle on the spool's lock, for whoever reads the spool after [`Pipeline::finish`]
+    /// (the forwarding sinks drain it).
+    pub fn lock(&self) -> Result<File> {
+        Ok(self._lock.try_clone()?)
     }
 
     /// Waits until the spool has taken every chunk sent (all other senders must be gone)

@@ -23,6 +23,7 @@ pub struct Collector {
     shutdown: Arc<AtomicBool>,
     sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
     pipeline: Pipeline,
+    forwarder: Option<crate::forward::Forwarder>,
     maintenance: Option<JoinHandle<()>>,
     alerts: Option<crate::alert::Dispatcher>,
     /// What eBPF capture achieved (hooks, or why it is unavailable).
@@ -106,13 +107,37 @@ impl Collector {
             }
             _ => None,
         };
-        let pipeline = Pipeline::start_mining(
+        let consumers: Vec<_> = (config.forward.iter())
+            .filter(|s| !s.fallback_only)
+            .map(|s| (s.name.clone(), s.limit))
+            .collect();
+        let pipeline = Pipeline::start_forwarding(
             config.spool_options(),
             archive,
             config.archive.archiver_options(),
             shutdown.clone(),
             miner,
+            &consumers,
         )?;
+        let forwarder = if config.forward.is_empty() {
+            None
+        } else {
+            let ctx = crate::forward::Context {
+                spool_dir: pipeline.spool_dir.clone(),
+                state_dir: config.collector.state_dir.clone(),
+                instance: pipeline.instance.clone(),
+                stopping: Arc::new(AtomicBool::new(false)),
+            };
+            let f = crate::forward::Forwarder::start(
+                &config.forward,
+                &config.route,
+                ctx,
+                pipeline.release.clone(),
+                pipeline.lock()?,
+            )?;
+            tracing::info!(sinks = consumers.len(), "forwarding from the spool");
+            Some(f)
+        };
         let ctx = SourceContext {
             hostname,
             chunks: pipeline.chunks.clone(),
@@ -232,6 +257,7 @@ impl Collector {
             shutdown,
             sources,
             pipeline,
+            forwarder,
             maintenance,
             alerts,
             ebpf,
@@ -272,7 +298,12 @@ impl Collector {
                 s.attributed.load(Ordering::Relaxed)
             );
         }
-        let archived = self.pipeline.finish()?;
+        let archived = self.pipeline.finish();
+        // After the pipeline: the last segment is sealed now, so the sinks can send it.
+        if let Some(f) = self.forwarder {
+            f.stop();
+        }
+        let archived = archived?;
         // The detector's sender went with the pipeline: the dispatcher ends, leaving
         // what it could not deliver in its queue for the next start.
         if let Some(a) = self.alerts {

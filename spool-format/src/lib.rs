@@ -54,6 +54,21 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
     Ok(out)
 }
 
+/// The directory under a spool where its consumers (the archiver, forwarding sinks) keep
+/// their cursors: one file per consumer, `seq record row`.
+pub const CURSOR_DIR: &str = "cursors";
+/// The archiver's cursor file in [`CURSOR_DIR`].
+pub const ARCHIVE_CURSOR: &str = "archive";
+
+/// Every segment below this one is archived (the archiver's cursor); 0 when unknown. A
+/// forwarding sink may keep such segments in the spool after they were archived.
+pub fn archived_below(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join(CURSOR_DIR).join(ARCHIVE_CURSOR))
+        .ok()
+        .and_then(|t| t.split_ascii_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The spool's instance id, `None` when the spool has none yet.
 pub fn read_instance(dir: &Path) -> Option<String> {
     let s = std::fs::read_to_string(dir.join(INSTANCE_FILE)).ok()?;
@@ -122,7 +137,9 @@ pub fn read_spool(dir: &Path) -> Result<SpoolRows> {
         instance: read_instance(dir),
         segments: Vec::new(),
     };
-    for (seq, sealed, _) in listed {
+    // Segments kept only for a forwarding sink are in the archive already.
+    let archived = archived_below(dir);
+    for (seq, sealed, _) in listed.into_iter().filter(|s| s.0 >= archived) {
         // `list_segments` can list one seq twice (renamed between two directory reads).
         if out.segments.last().is_some_and(|s| s.seq == seq) {
             continue;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod ebpf_support;
+pub mod forward_support;
 pub mod http_support;
 pub mod journal_support;
 pub mod net_support;

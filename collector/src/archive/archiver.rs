@@ -1,5 +1,6 @@
 //! The archiver: turns each spool segment into one sorted zstd Parquet object per
-//! (hostname, log_date) it holds, then deletes the segment.
+//! (hostname, log_date) it holds, then releases the segment (deleted once every
+//! forwarding sink has it too, see [`crate::spool::release`]).
 //!
 //! Object names derive from the segment (`<instance>-<seq>.parquet`), so archiving the
 //! same segment twice — after a crash between the upload and the delete, or a retried
@@ -31,6 +32,7 @@ use infralog_schemas::logs_schema;
 use super::parquet::EncodeOptions;
 use super::segment_files::{Finished, SegmentFiles};
 use super::{Archive, conform};
+use crate::spool::release::{self, Cursor, Release};
 use crate::spool::writer::SpoolEvent;
 use crate::spool::{Segment, Usage, record, rows, segment_path, sync_dir};
 
@@ -89,6 +91,8 @@ pub struct SpoolHandoff {
     pub usage: Arc<Usage>,
     /// The spool directory (where the open segment is read back from when needed).
     pub dir: std::path::PathBuf,
+    /// Where the archiver releases a segment once archived.
+    pub release: Arc<Release>,
 }
 
 impl Archiver {
@@ -112,6 +116,7 @@ impl Archiver {
                     instance: spool.instance,
                     dir: spool.dir,
                     usage: spool.usage,
+                    release: spool.release,
                     opts,
                     shutdown,
                     stats: s,
@@ -169,6 +174,7 @@ struct Worker {
     instance: String,
     dir: std::path::PathBuf,
     usage: Arc<Usage>,
+    release: Arc<Release>,
     opts: ArchiverOptions,
     shutdown: Arc<AtomicBool>,
     stats: Arc<ArchiverStats>,
@@ -341,12 +347,9 @@ impl Worker {
             .map(|f| (f.path.clone(), f.bytes.clone()))
             .collect();
         self.archive.put_all(&all)?;
-        std::fs::remove_file(&seg.path)
-            .with_context(|| format!("cannot delete archived segment {}", seg.path.display()))?;
-        if let Some(dir) = seg.path.parent() {
-            sync_dir(dir)?;
-        }
-        self.usage.free(seg.bytes);
+        // Deleted once every forwarding sink has it, too.
+        self.release
+            .advance(release::ARCHIVE, Cursor::at_segment(seg.seq + 1))?;
         self.report.segments += 1;
         self.report.rows += files.rows;
         self.report.files += files.logs_files;

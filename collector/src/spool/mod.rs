@@ -3,7 +3,8 @@
 //! Sources send chunks; the [`writer`] appends each as one record (rows + the source's
 //! checkpoint, one checksum) to the open segment and fsyncs in groups. A segment is sealed
 //! when it is big or old enough, and the [`crate::archive::archiver`] turns sealed segments
-//! into Parquet and deletes them. Because a source's position is stored in the same record
+//! into Parquet; a segment is deleted once the archiver and every forwarding sink have it
+//! ([`release`]). Because a source's position is stored in the same record
 //! as the rows read before it, a crash at any moment leaves rows and positions consistent:
 //! recovery replays the records in order and every source resumes after the last durable
 //! row — nothing lost, nothing doubled, and no second file to keep in step.
@@ -16,9 +17,11 @@
 //! - `instance` — a random id, part of every archived object's name, so that two
 //!   collectors (or one whose state was wiped) never overwrite each other's objects;
 //! - `<seq>.open` — the segment being written (at most one);
-//! - `<seq>.seg` — sealed segments waiting for the archiver.
+//! - `<seq>.seg` — sealed segments waiting for the archiver or a forwarding sink;
+//! - `cursors/` — where each consumer of the spool is ([`release`]).
 
 pub mod inspect;
+pub mod release;
 pub mod writer;
 
 // The on-disk format lives in its own crate, so that infra-query reads it too.
@@ -88,7 +91,9 @@ pub fn archived_below(dir: &Path) -> Result<(String, u64)> {
         )
     })?;
     let oldest = list_segments(dir)?.first().map_or(u64::MAX, |s| s.0);
-    Ok((instance.trim().to_string(), oldest))
+    // Segments kept for a forwarding sink may be archived already: the archive's cursor.
+    let archived = release::load_cursor(dir, release::ARCHIVE)?.map_or(0, |c| c.seq);
+    Ok((instance.trim().to_string(), oldest.max(archived)))
 }
 
 /// Bytes held by the spool and a way to wait until the archiver frees some.

@@ -135,7 +135,13 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
     let tag = if rec.hostname.is_some() || !had_stamp {
         split_tag(rest, true)
     } else {
-        split_tag(rest, true)
+        // A strict tag needs a colon or a bracket in its first word; without one (nearly
+        // every line: `host tag[pid]: …`) the word is the host, found in one pass.
+        let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
+        let first_may_be_tag = rest[..end].iter().any(|&b| b == b':' || b == b'[');
+        first_may_be_tag
+            .then(|| split_tag(rest, true))
+            .flatten()
             .map(|tag| {
                 // `Nov 22 2026 10:00:00 asa01: %ASA-…`: what looked like a tag is a
                 // hostname before a mnemonic. Checked only for tag-first lines, which
@@ -151,7 +157,6 @@ pub fn parse<'a>(line: &'a [u8], ctx: &ParseContext) -> Record<'a> {
                 }
             })
             .or_else(|| {
-                let end = rest.iter().position(|&b| b == b' ').unwrap_or(rest.len());
                 rec.hostname = (end > 0).then(|| &rest[..end]);
                 let mut after = skip_spaces(&rest[end..]);
                 // Cisco ASA: `host : %ASA-…`.
@@ -247,14 +252,33 @@ struct Tag<'a> {
 /// The TAG at the start of `s` (see the module docs), with the message after it; `None`
 /// when `s` does not start with one. `strict` is the hostname-less test: one word, and a
 /// `[pid]` must be followed by `:`.
+/// The bytes [`split_tag`] stops at: `:`, `[`, space and control characters.
+static TAG_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[0x7f] = true;
+    t[b':' as usize] = true;
+    t[b'[' as usize] = true;
+    t[b' ' as usize] = true;
+    t
+};
+
 fn split_tag(s: &[u8], strict: bool) -> Option<Tag<'_>> {
     // `[12.345]`, `[1]:`: a bracket opens a PID or a kernel time, never a name.
     if s.first() == Some(&b'[') {
         return None;
     }
+    let limit = s.len().min(MAX_TAG + 1);
     let mut spaced = false;
-    for (i, &b) in s.iter().enumerate().take(MAX_TAG + 1) {
-        match b {
+    let mut i = 0;
+    while i < limit {
+        // Jump to the next byte that can end or break a tag: most of a tag is letters.
+        i += s[i..limit].iter().position(|&b| TAG_STOP[b as usize])?;
+        match s[i] {
             b':' if i > 0 => match s.get(i + 1) {
                 None | Some(b' ') => {
                     return Some(Tag {
@@ -280,12 +304,19 @@ fn split_tag(s: &[u8], strict: bool) -> Option<Tag<'_>> {
             0..=0x1f | 0x7f => return None,
             _ => {}
         }
+        i += 1;
     }
     None
 }
 
 /// A syslog severity name and a space at the start of `s`: its level and the rest.
 fn level_word(s: &[u8]) -> Option<(u8, &[u8])> {
+    if !matches!(
+        s.first(),
+        Some(b'a' | b'c' | b'd' | b'e' | b'i' | b'n' | b'w')
+    ) {
+        return None;
+    }
     let sp = s.iter().take(8).position(|&b| b == b' ')?;
     let level = match &s[..sp] {
         b"emerg" => 0,
@@ -597,8 +628,11 @@ fn infer_year(
     let reference = ctx
         .reference_unix_secs
         .clamp(-MAX_REFERENCE_SECS, MAX_REFERENCE_SECS);
-    let (ref_year, _, _) = civil_from_days((reference + offset).div_euclid(SECS_PER_DAY));
-    for year in [ref_year + 1, ref_year, ref_year - 1] {
+    let ref_year = year_of_day((reference + offset).div_euclid(SECS_PER_DAY));
+    // Next year's date can be at most a day (and a zone) ahead of the reference only in
+    // January; the other months start with this year.
+    let first = if month == 1 { ref_year + 1 } else { ref_year };
+    for year in [first, ref_year, ref_year - 1] {
         if day > days_in_month(year, month) {
             continue;
         }
@@ -608,6 +642,27 @@ fn infer_year(
         }
     }
     Err("rfc3164: no such day in that month")
+}
+
+thread_local! {
+    /// The last (day, year) asked of [`year_of_day`]: the lines of one file or chunk share
+    /// their reference day, and its civil date costs as much as the rest of the year
+    /// inference.
+    static REFERENCE_YEAR: std::cell::Cell<(i64, i64)> =
+        const { std::cell::Cell::new((i64::MIN, 0)) };
+}
+
+/// The year of day `days` since the epoch.
+fn year_of_day(days: i64) -> i64 {
+    REFERENCE_YEAR.with(|last| {
+        let (day, year) = last.get();
+        if day == days {
+            return year;
+        }
+        let year = civil_from_days(days).0;
+        last.set((days, year));
+        year
+    })
 }
 
 /// 1–12 for an English month abbreviation in any case.

@@ -221,14 +221,18 @@ impl Worker {
                 failed: None,
             });
         }
-        let path = segment_path(&self.dir, seq, false);
-        let sealed_path = segment_path(&self.dir, seq, true);
         let mut open = self.open.take().expect("set above");
         if open.failed.is_none() {
             let result = match batch {
                 Some(b) if open.pos == start => open.files.push(b),
                 // Not handed over (the archiver was behind) or a gap: read it back.
-                _ => read_range(&path, &sealed_path, open.pos, end).and_then(|records| {
+                _ => read_range(
+                    &segment_path(&self.dir, seq, false),
+                    &segment_path(&self.dir, seq, true),
+                    open.pos,
+                    end,
+                )
+                .and_then(|records| {
                     self.stats
                         .records_read_back
                         .fetch_add(records.len() as u64, Ordering::Relaxed);
@@ -284,15 +288,11 @@ impl Worker {
             );
         }
         let mut files = self.new_files(seg.seq);
-        let schema = logs_schema();
         for r in &scan.records {
-            let decoded = record::parse_payload(&bytes[r.clone()])
-                .and_then(|p| rows::decode(p.ipc))
+            let decoded = record_rows(&bytes[r.clone()])
                 .with_context(|| format!("segment {}: bad record", seg.path.display()));
             for batch in decoded.map_err(SegmentError::Unreadable)? {
-                conform(&batch, &schema)
-                    .and_then(|b| files.push(&b))
-                    .map_err(SegmentError::Unreadable)?;
+                files.push(&batch).map_err(SegmentError::Unreadable)?;
             }
         }
         files.finish().map_err(SegmentError::Unreadable)
@@ -341,12 +341,12 @@ impl Worker {
     }
 
     fn store(&mut self, seg: &Segment, files: &Finished) -> Result<()> {
-        let all: Vec<(String, bytes::Bytes)> = files
-            .files
-            .iter()
-            .map(|f| (f.path.clone(), f.bytes.clone()))
-            .collect();
-        self.archive.put_all(&all)?;
+        self.archive.put_all(
+            files
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), f.bytes.clone())),
+        )?;
         // Deleted once every forwarding sink has it, too.
         self.release
             .advance(release::ARCHIVE, Cursor::at_segment(seg.seq + 1))?;
@@ -414,13 +414,18 @@ fn read_range(
         "segment {}: records at {from}..{to} are damaged",
         open_path.display()
     );
-    let schema = logs_schema();
     let mut out = Vec::new();
     for r in &scan.records {
-        let payload = record::parse_payload(&bytes[r.clone()])?;
-        for b in rows::decode(payload.ipc)? {
-            out.push(conform(&b, &schema)?);
-        }
+        out.extend(record_rows(&bytes[r.clone()])?);
     }
     Ok(out)
+}
+
+/// The rows of one intact record's payload, in the current `logs` schema.
+fn record_rows(payload: &[u8]) -> Result<Vec<RecordBatch>> {
+    let schema = logs_schema();
+    rows::decode(record::parse_payload(payload)?.ipc)?
+        .iter()
+        .map(|b| conform(b, &schema))
+        .collect()
 }

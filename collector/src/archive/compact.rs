@@ -56,7 +56,7 @@ use super::{Archive, conform, partitions};
 
 /// Key of the compacted file's metadata that lists the files merged into it.
 pub const COMPACTED_FROM_KEY: &str = "infralog.compacted_from";
-const BATCH_ROWS: usize = 8192;
+pub(crate) const BATCH_ROWS: usize = 8192;
 /// Rows decoded at once across all inputs of a merge: each input holds one batch, so many
 /// inputs read smaller batches.
 const MERGE_WINDOW_ROWS: usize = 65_536;

@@ -31,7 +31,7 @@ use infralog_schemas::{LOGS_TABLE, STATS_TABLE, col, logs_file_schema, table_par
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::compact::merge_sorted;
+use super::compact::{BATCH_ROWS, merge_sorted};
 use super::parquet::{EncodeOptions, sorted_file_batch, writer_properties};
 use super::stats::Rollup;
 use crate::time::format_date;
@@ -91,20 +91,20 @@ impl SegmentFiles {
                 .or_default()
                 .push(file_rows, &self.encode)?;
         }
-        self.bound_open_pages()
+        self.bound_pending()
     }
 
     /// Encodes the waiting rows of the partitions holding the most, largest first, until
     /// what waits is within half the budget.
-    fn bound_open_pages(&mut self) -> Result<()> {
-        let mut total: usize = self.parts.values().map(PartFile::open_bytes).sum();
+    fn bound_pending(&mut self) -> Result<()> {
+        let mut total: usize = self.parts.values().map(|p| p.pending_bytes).sum();
         if total <= self.pending_budget {
             return Ok(());
         }
         let mut by_size: Vec<(usize, (String, i32))> = self
             .parts
             .iter()
-            .map(|(k, p)| (p.open_bytes(), k.clone()))
+            .map(|(k, p)| (p.pending_bytes, k.clone()))
             .collect();
         by_size.sort_unstable_by_key(|p| std::cmp::Reverse(p.0));
         for (size, key) in by_size {
@@ -119,12 +119,10 @@ impl SegmentFiles {
         Ok(())
     }
 
-    /// Encodes what is left and returns every file, the largest partitions first.
+    /// Encodes what is left and returns every file.
     pub fn finish(self) -> Result<Finished> {
-        let mut parts: Vec<((String, i32), PartFile)> = self.parts.into_iter().collect();
-        parts.sort_by_key(|(_, p)| std::cmp::Reverse(p.rows));
         let mut out = Finished::default();
-        for ((host, day), part) in parts {
+        for ((host, day), part) in self.parts {
             let day = format_date(day);
             let rows = part.rows as u64;
             let (logs, stats) = part.finish(&self.encode)?;
@@ -267,11 +265,6 @@ impl PartFile {
         Ok(())
     }
 
-    /// Bytes of rows held in memory not encoded yet.
-    fn open_bytes(&self) -> usize {
-        self.pending_bytes
-    }
-
     /// The `logs` file and its `stats` file.
     fn finish(mut self, encode: &EncodeOptions) -> Result<(Bytes, Bytes)> {
         if let Some(h) = self.held.take() {
@@ -290,15 +283,16 @@ impl PartFile {
                 .into_iter()
                 .map(|b| {
                     ParquetRecordBatchReaderBuilder::try_new(b)
-                        .and_then(|r| r.with_batch_size(8192).build())
+                        .and_then(|r| r.with_batch_size(BATCH_ROWS).build())
                         .context("cannot read back a sorted run")
                 })
                 .collect::<Result<Vec<_>>>()?;
             Bytes::from(merge_sorted(readers, None, encode)?.0)
         };
-        let stats = fold_stats(&self.stats)?;
         let mut rollup = Rollup::new();
-        rollup.add_stats(&stats)?;
+        for b in &self.stats {
+            rollup.add_stats(b)?;
+        }
         Ok((logs, Bytes::from(rollup.encode(encode, Vec::new())?)))
     }
 }

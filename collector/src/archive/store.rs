@@ -50,19 +50,26 @@ impl Archive {
     /// Writing the same path again replaces the object, so a retried write never
     /// duplicates rows.
     pub fn put(&self, path: &str, bytes: impl Into<bytes::Bytes>) -> Result<()> {
-        self.put_all(&[(path.to_string(), bytes.into())])
+        self.put_all([(path, bytes.into())])
     }
 
     /// Writes every `(path, bytes)` and makes them all durable before returning. Uploads
     /// run concurrently, and in a local directory the files and their directories are
     /// fsynced concurrently, so that the filesystem commits them together rather than
     /// paying one journal commit after another (a segment makes two files per host-day).
-    pub fn put_all(&self, files: &[(String, bytes::Bytes)]) -> Result<()> {
+    pub fn put_all<'p>(
+        &self,
+        files: impl IntoIterator<Item = (&'p str, bytes::Bytes)>,
+    ) -> Result<()> {
         let store = &self.store.store;
         let located = files
-            .iter()
-            .map(|(p, b)| Ok((p.as_str(), self.store.path(p)?, b.clone())))
+            .into_iter()
+            .map(|(p, b)| Ok((p, self.store.path(p)?, b)))
             .collect::<Result<Vec<_>>>()?;
+        let written: Vec<PathBuf> = match &self.store.local_root {
+            Some(root) => located.iter().map(|(p, _, _)| root.join(p)).collect(),
+            None => Vec::new(),
+        };
         self.runtime.block_on(async {
             futures::stream::iter(located.into_iter().map(
                 |(path, object_path, bytes)| async move {
@@ -78,7 +85,6 @@ impl Archive {
             .await
         })?;
         if let Some(root) = &self.store.local_root {
-            let written: Vec<PathBuf> = files.iter().map(|(p, _)| root.join(p)).collect();
             // Each directory on the way, so that new partition directories are durable too.
             let mut dirs = BTreeSet::new();
             for f in &written {

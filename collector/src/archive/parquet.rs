@@ -67,6 +67,23 @@ pub(crate) fn writer_properties_for(
         .build())
 }
 
+/// A file of a small table written beside `logs` (templates, anomalies): zstd, the
+/// schema version in its metadata, rows as given.
+pub fn encode_side_table(batch: &RecordBatch) -> Result<Vec<u8>> {
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            SCHEMA_VERSION_KEY.to_string(),
+            SCHEMA_VERSION.to_string(),
+        )]))
+        .build();
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
+
 /// Projects batches of the logical `logs` schema — or of the file schema, which is the
 /// same minus the partition columns — onto the file schema, concatenates them and sorts
 /// the rows by timestamp (stable, so equal timestamps keep their arrival order).

@@ -10,14 +10,10 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
 use infralog_schemas::anomalies::{anomalies_file_schema, partition_dir};
-use infralog_schemas::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
 use super::anomaly::Anomaly;
 use crate::archive::Archive;
+use crate::archive::parquet::encode_side_table as encode;
 use crate::time::{day_of, format_date};
 
 pub struct AnomalyWriter {
@@ -96,21 +92,6 @@ fn batch(rows: &[&Anomaly]) -> Result<RecordBatch> {
         Arc::new(example.finish()),
     ];
     Ok(RecordBatch::try_new(anomalies_file_schema(), columns)?)
-}
-
-fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            SCHEMA_VERSION_KEY.to_string(),
-            SCHEMA_VERSION.to_string(),
-        )]))
-        .build();
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    w.close()?;
-    Ok(out)
 }
 
 #[cfg(test)]

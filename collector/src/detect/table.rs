@@ -12,14 +12,10 @@ use arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use infralog_schemas::templates::{partition_dir, templates_file_schema};
-use infralog_schemas::{SCHEMA_VERSION, SCHEMA_VERSION_KEY};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 
 use super::miner::{Miner, Template};
 use crate::archive::Archive;
+use crate::archive::parquet::encode_side_table as encode;
 use crate::time::{day_of, format_date};
 
 /// Where the table goes and whose templates they are.
@@ -98,19 +94,4 @@ fn batch(templates: &[&Template], written_at_us: i64) -> Result<RecordBatch> {
         Arc::new(written.finish()),
     ];
     Ok(RecordBatch::try_new(templates_file_schema(), columns)?)
-}
-
-fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_key_value_metadata(Some(vec![KeyValue::new(
-            SCHEMA_VERSION_KEY.to_string(),
-            SCHEMA_VERSION.to_string(),
-        )]))
-        .build();
-    let mut out = Vec::new();
-    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(props))?;
-    w.write(batch)?;
-    w.close()?;
-    Ok(out)
 }

@@ -33,6 +33,9 @@ pub struct Config {
     pub route: Vec<crate::forward::route::RouteConfig>,
     #[serde(default)]
     pub alert: crate::alert::AlertConfig,
+    /// `[http]`: the operations endpoint (issue 11).
+    #[serde(default)]
+    pub http: crate::http::HttpConfig,
 }
 
 /// The template miner on the ingest path (`template_id` column).
@@ -310,6 +313,9 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
         self.sources
             .journald
+            .validate()
+            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
+        self.http
             .validate()
             .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
         Ok(())

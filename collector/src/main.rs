@@ -478,20 +478,36 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
         collector.stop()?;
         anyhow::bail!("no source could start; see the messages above");
     }
+    let http = start_http(&config, &collector);
     // Every source that could start has: `cargo xtask run` waits for this line.
     tracing::info!(
         sources = collector.sources_running(),
         "infra-collector running"
     );
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
+        collector.refresh();
         std::thread::sleep(Duration::from_millis(100));
     }
     let report = collector.stop()?;
+    if let Some(h) = http {
+        h.stop();
+    }
     Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The operations endpoint. A port that cannot be had leaves the collector running
+/// without it (one line says so): collecting matters more than being scraped.
+fn start_http(config: &Config, collector: &Collector) -> Option<infralog_collector::http::Server> {
+    if !config.http.enabled {
+        return None;
+    }
+    infralog_collector::http::Server::start(&config.http, collector.observed.clone())
+        .map_err(|e| tracing::error!("running without the http endpoint: {e:#}"))
+        .ok()
 }
 
 fn alert_test(path: &std::path::Path) -> Result<ExitCode> {

@@ -34,6 +34,9 @@ pub struct Pipeline {
     pub release: Arc<Release>,
     pub spool_stats: Arc<SpoolStats>,
     pub archiver_stats: Arc<ArchiverStats>,
+    /// Bytes the spool holds (for the operations endpoint).
+    pub usage: Arc<crate::spool::Usage>,
+    pub miner_stats: Option<Arc<crate::detect::stage::MinerStats>>,
     writer: SpoolWriter,
     archiver: Archiver,
     miner: Option<MinerStage>,
@@ -120,6 +123,8 @@ impl Pipeline {
             release,
             spool_stats: writer.stats.clone(),
             archiver_stats: archiver.stats.clone(),
+            usage: spool.usage.clone(),
+            miner_stats: miner.as_ref().map(|m| m.stats.clone()),
             writer,
             archiver,
             miner,

@@ -10,6 +10,8 @@ use anyhow::Result;
 
 use crate::archive::{Archive, ArchiveReport};
 use crate::config::Config;
+use crate::http::stats::{ConfigSummary, Observed, SourceState};
+use crate::meter::Meter;
 use crate::pipeline::Pipeline;
 use crate::sources::ebpf::{self, EbpfStatus};
 use crate::sources::journald;
@@ -31,6 +33,11 @@ pub struct Collector {
     pub kmsg: Option<Arc<KmsgStats>>,
     /// Counters of each net listener.
     pub net: crate::sources::net::NetStats,
+    /// Counts the sources' chunks on their way to the pipeline.
+    meter_thread: Option<JoinHandle<()>>,
+    source_states: Arc<std::sync::Mutex<Vec<SourceState>>>,
+    /// What the operations endpoint reads.
+    pub observed: Arc<Observed>,
 }
 
 /// How often the archive's housekeeping (retention, compaction) runs.
@@ -138,9 +145,13 @@ impl Collector {
             tracing::info!(sinks = consumers.len(), "forwarding from the spool");
             Some(f)
         };
+        // Sources send to the meter, which counts each chunk and passes it on.
+        let meter = Arc::new(Meter::default());
+        let (metered_tx, metered_rx) = crossbeam_channel::bounded(1);
+        let meter_thread = crate::meter::spawn(meter.clone(), metered_rx, pipeline.chunks.clone())?;
         let ctx = SourceContext {
-            hostname,
-            chunks: pipeline.chunks.clone(),
+            hostname: hostname.clone(),
+            chunks: metered_tx,
             checkpoints: pipeline.checkpoints.clone(),
             shutdown: shutdown.clone(),
             chunk_rows: config.collector.chunk_rows,
@@ -253,6 +264,34 @@ impl Collector {
         if sources.is_empty() {
             tracing::warn!("no source is running: nothing to collect (see the messages above)");
         }
+        let source_states = Arc::new(std::sync::Mutex::new(
+            (sources.iter())
+                .map(|(name, _)| SourceState {
+                    name,
+                    running: true,
+                })
+                .collect(),
+        ));
+        let archive_dir = match infralog_store::Location::parse(&config.archive.path)? {
+            infralog_store::Location::Local(dir) => Some(dir),
+            infralog_store::Location::S3 { .. } => None,
+        };
+        let observed = Arc::new(Observed::new(
+            summary(config, &hostname, &sources),
+            meter,
+            source_states.clone(),
+            &ebpf,
+            kmsg_stats.clone(),
+            net.clone(),
+            &pipeline,
+            config.spool.max_mb << 20,
+            archive_dir,
+            alerts.as_ref().map(|a| a.stats.clone()),
+            forwarder
+                .as_ref()
+                .map(|f| f.stats.clone())
+                .unwrap_or_default(),
+        ));
         Ok(Collector {
             shutdown,
             sources,
@@ -263,7 +302,18 @@ impl Collector {
             ebpf,
             kmsg: kmsg_stats,
             net,
+            meter_thread: Some(meter_thread),
+            source_states,
+            observed,
         })
+    }
+
+    /// Brings the endpoint's view of which sources run up to date.
+    pub fn refresh(&self) {
+        let mut states = self.source_states.lock().unwrap_or_else(|e| e.into_inner());
+        for (state, (_, handle)) in states.iter_mut().zip(&self.sources) {
+            state.running = !handle.is_finished();
+        }
     }
 
     /// How many sources are running.
@@ -298,6 +348,10 @@ impl Collector {
                 s.attributed.load(Ordering::Relaxed)
             );
         }
+        // Every source's sender is gone now: the meter passes on what it holds and ends.
+        if let Some(m) = self.meter_thread {
+            let _ = m.join();
+        }
         let archived = self.pipeline.finish();
         // After the pipeline: the last segment is sealed now, so the sinks can send it.
         if let Some(f) = self.forwarder {
@@ -319,5 +373,24 @@ impl Collector {
             "infra-collector stopped"
         );
         Ok(RunReport { archived, failed })
+    }
+}
+
+fn summary(
+    config: &Config,
+    hostname: &str,
+    sources: &[(&'static str, JoinHandle<Result<()>>)],
+) -> ConfigSummary {
+    ConfigSummary {
+        hostname: hostname.to_string(),
+        archive: config.archive.path.clone(),
+        spool_dir: config.spool_options().dir.display().to_string(),
+        sources_enabled: sources.iter().map(|(n, _)| n.to_string()).collect(),
+        forward_sinks: config.forward.iter().map(|f| f.name.clone()).collect(),
+        alert_targets: (config.alert.targets.iter())
+            .map(|t| t.name.clone())
+            .collect(),
+        templates: config.detect.templates,
+        anomalies: config.detect.templates && config.detect.anomalies,
     }
 }

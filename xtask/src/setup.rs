@@ -71,6 +71,12 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "libcurl4",
         "a library of the unpacked omelasticsearch (the forwarding benchmark's peer)",
     ),
+    // Operating (issue 11): a real Prometheus scrapes the collector's /metrics, and
+    // promtool checks the exposition.
+    (
+        "prometheus",
+        "the Prometheus (and promtool) the metrics endpoint test scrapes with",
+    ),
 ];
 
 /// Where rsyslog is unpacked (`dpkg-deb -x`) to run beside syslog-ng, never as a service.

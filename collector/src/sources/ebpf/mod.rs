@@ -156,7 +156,7 @@ impl EbpfStatus {
 }
 
 /// Counters of the running eBPF source.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EbpfCounters {
     /// Events the programs wrote to the ring buffer.
     pub sent: u64,

@@ -237,15 +237,25 @@ impl Config {
             let line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let hint = crate::validate::did_you_mean(e.message());
             match line {
                 Some(line) => anyhow::anyhow!(
-                    "invalid configuration {origin}, line {line}: {}",
+                    "invalid configuration {origin}, line {line}: {}{hint}",
                     e.message()
                 ),
-                None => anyhow::anyhow!("invalid configuration {origin}: {}", e.message()),
+                None => anyhow::anyhow!("invalid configuration {origin}: {}{hint}", e.message()),
             }
         })?;
-        config.validate(origin)?;
+        // Every value problem at once, each with its line where the text has one.
+        let problems: Vec<String> = (config.validate().into_iter())
+            .map(|p| match crate::validate::at_line(text, &p) {
+                at if at.starts_with("line ") => format!("invalid configuration {origin}, {at}"),
+                _ => format!("invalid configuration {origin}: {p}"),
+            })
+            .collect();
+        if !problems.is_empty() {
+            bail!("{}", problems.join("\n"));
+        }
         Ok(config)
     }
 
@@ -260,7 +270,9 @@ impl Config {
             .expect("the embedded default configuration is valid")
     }
 
-    fn validate(&self, origin: &str) -> Result<()> {
+    /// The value problems, each starting with its dotted key where it has one.
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         let checks: [(bool, &str); 9] = [
             (
                 self.detect.max_templates >= 1,
@@ -301,24 +313,27 @@ impl Config {
         ];
         for (ok, why) in checks {
             if !ok {
-                bail!("invalid configuration {origin}: {why}");
+                problems.push(why.to_string());
             }
         }
-        self.alert
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e}"))?;
-        infralog_store::Location::parse(&self.archive.path)
-            .with_context(|| format!("invalid configuration {origin}: archive.path"))?;
-        crate::forward::config::validate(&self.forward, &self.route, self.spool.max_mb)
-            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
-        self.sources
-            .journald
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
-        self.http
-            .validate()
-            .map_err(|e| anyhow::anyhow!("invalid configuration {origin}: {e:#}"))?;
-        Ok(())
+        if let Err(e) = self.alert.validate() {
+            problems.push(e);
+        }
+        if let Err(e) = infralog_store::Location::parse(&self.archive.path) {
+            problems.push(format!("archive.path: {e:#}"));
+        }
+        if let Err(e) =
+            crate::forward::config::validate(&self.forward, &self.route, self.spool.max_mb)
+        {
+            problems.push(format!("{e:#}"));
+        }
+        if let Err(e) = self.sources.journald.validate() {
+            problems.push(format!("{e:#}"));
+        }
+        if let Err(e) = self.http.validate() {
+            problems.push(format!("{e:#}"));
+        }
+        problems
     }
 
     pub fn spool_options(&self) -> SpoolOptions {

@@ -23,3 +23,4 @@ pub mod sources;
 pub mod spool;
 pub mod state;
 pub mod time;
+pub mod validate;

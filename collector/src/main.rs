@@ -99,6 +99,15 @@ enum Command {
     },
     /// Print the built-in default configuration.
     Config,
+    /// Check a configuration as `run` would, and the files it names; print every problem
+    /// with its line (exit 1), or a summary of what would run.
+    Validate {
+        /// Configuration file (default: the built-in configuration).
+        #[arg(conflicts_with = "config")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Show what the spool holds (segments, rows, what waits for the archive, each
     /// source's position), or verify every record's checksum and rows.
     Spool {
@@ -232,6 +241,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::AlertTest { config } => alert_test(&config),
+        Command::Validate { file, config } => validate(file.or(config)),
         Command::Probe { config } => load_config(config.as_ref()).map(|c| {
             print!("{}", infralog_collector::probe::sources_report(&c));
             print!("{}", infralog_collector::probe::report(&c.sources.ebpf));
@@ -508,6 +518,34 @@ fn start_http(config: &Config, collector: &Collector) -> Option<infralog_collect
     infralog_collector::http::Server::start(&config.http, collector.observed.clone())
         .map_err(|e| tracing::error!("running without the http endpoint: {e:#}"))
         .ok()
+}
+
+fn validate(path: Option<PathBuf>) -> Result<ExitCode> {
+    let (text, origin) = match &path {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("cannot read configuration {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (DEFAULT_CONFIG.to_string(), "(built-in default)".to_string()),
+    };
+    let problems = infralog_collector::validate::problems(&text, &origin);
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        eprintln!("{origin}: {} problem(s)", problems.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    let c = Config::parse(&text, &origin)?;
+    println!("{origin}: valid");
+    println!("  archive: {}", c.archive.path);
+    println!("  spool: {}", c.spool_options().dir.display());
+    print!("{}", infralog_collector::probe::sources_report(&c));
+    if c.http.enabled {
+        println!("  http endpoint: {}", c.http.listen);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn alert_test(path: &std::path::Path) -> Result<ExitCode> {

@@ -459,17 +459,23 @@ fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
 }
 
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     SIGNALLED.store(true, Ordering::Relaxed);
 }
 
+extern "C" fn on_hangup(_: libc::c_int) {
+    RELOAD.store(true, Ordering::Relaxed);
+}
+
 fn install_signal_handlers() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
+    // SAFETY: the handlers only store to an atomic, which is async-signal-safe.
+    unsafe {
+        for sig in [libc::SIGINT, libc::SIGTERM] {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
+        libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
     }
 }
 
@@ -481,20 +487,23 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
 }
 
 fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
-    let config = load_config(config_path.as_ref())?;
+    let mut config = load_config(config_path.as_ref())?;
     install_signal_handlers();
-    let collector = Collector::start(&config, once)?;
+    let mut collector = Collector::start(&config, once)?;
     if collector.sources_running() == 0 {
         collector.stop()?;
         anyhow::bail!("no source could start; see the messages above");
     }
-    let http = start_http(&config, &collector);
+    let mut http = start_http(&config, &collector);
     // Every source that could start has: `cargo xtask run` waits for this line.
     tracing::info!(
         sources = collector.sources_running(),
         "infra-collector running"
     );
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
+        if RELOAD.swap(false, Ordering::Relaxed) {
+            (collector, config, http) = reload(collector, config, http, config_path.as_ref());
+        }
         collector.refresh();
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -507,6 +516,82 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// SIGHUP: the configuration file read again and applied; a file that does not parse or
+/// validate is refused and the running configuration kept.
+fn reload(
+    mut collector: Collector,
+    config: Config,
+    mut http: Option<infralog_collector::http::Server>,
+    path: Option<&PathBuf>,
+) -> (Collector, Config, Option<infralog_collector::http::Server>) {
+    use infralog_collector::run::Reload;
+    let Some(path) = path else {
+        tracing::warn!("reload: running the built-in configuration, there is no file to read");
+        return (collector, config, http);
+    };
+    let new = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, the running configuration is kept: {e:#}");
+            return (collector, config, http);
+        }
+    };
+    let outcome = match collector.reload(&new) {
+        Ok(Reload::NeedsRestart) => {
+            tracing::info!("reload: restarting the collector (the change reaches the pipeline)");
+            if let Err(e) = collector.stop() {
+                tracing::error!("reload: stopping the collector: {e:#}");
+            }
+            match Collector::start(&new, false) {
+                Ok(c) => collector = c,
+                Err(e) => {
+                    // The new configuration cannot run here: the old one comes back.
+                    tracing::error!("reload: cannot start with {}: {e:#}", path.display());
+                    match Collector::start(&config, false) {
+                        Ok(c) => {
+                            restart_http(&mut http, &config, &config, &c);
+                            return (c, config, http);
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                "reload: cannot start the old configuration again either: {e:#}"
+                            );
+                            std::process::exit(1);
+                        }
+                    }
+                }
+            }
+            "restarted".to_string()
+        }
+        Ok(Reload::Restarted(names)) => format!("restarted {}", names.join(", ")),
+        Ok(Reload::Unchanged) => "no source or target changed".to_string(),
+        Err(e) => {
+            tracing::error!("reload failed: {e:#}");
+            return (collector, config, http);
+        }
+    };
+    restart_http(&mut http, &config, &new, &collector);
+    tracing::info!(config = %path.display(), "configuration reloaded: {outcome}");
+    (collector, new, http)
+}
+
+/// Points the endpoint at the collector now running, on the new address if it changed.
+fn restart_http(
+    http: &mut Option<infralog_collector::http::Server>,
+    old: &Config,
+    new: &Config,
+    collector: &Collector,
+) {
+    if old.http != new.http || http.is_none() {
+        if let Some(h) = http.take() {
+            h.stop();
+        }
+        *http = start_http(new, collector);
+    } else if let Some(h) = http {
+        h.observe(collector.observed.clone());
+    }
 }
 
 /// The operations endpoint. A port that cannot be had leaves the collector running

@@ -4,8 +4,10 @@
 //! counters of its own for it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use arrow::array::{Array, MapArray, StringArray};
@@ -31,6 +33,28 @@ pub struct SourceCounts {
 #[derive(Debug, Default)]
 pub struct Meter {
     sources: Mutex<BTreeMap<String, SourceCounts>>,
+    /// The last checkpoint each source sent, for a source restarted in this process
+    /// (a reload): it resumes right after the last row it handed on, which the pipeline
+    /// will make durable like any other.
+    positions: Mutex<BTreeMap<String, String>>,
+    /// The last barrier passed (see [`Meter::wait_for`]).
+    barrier: AtomicU64,
+}
+
+/// The checkpoint key of a barrier chunk: it marks a point in the stream and goes no
+/// further than the meter.
+const BARRIER_KEY: &str = "\0meter-barrier";
+
+/// A chunk that, once the meter has taken it, proves every chunk sent before it was
+/// counted: `Meter::passed(id)`.
+pub fn barrier(id: u64) -> Chunk {
+    Chunk {
+        batch: arrow::record_batch::RecordBatch::new_empty(infralog_schemas::logs_schema()),
+        checkpoint: Some(crate::chunk::Checkpoint {
+            key: BARRIER_KEY.into(),
+            value: id.to_string(),
+        }),
+    }
 }
 
 impl Meter {
@@ -41,10 +65,37 @@ impl Meter {
             .clone()
     }
 
+    /// Positions sent since the start, over `recovered` (those the spool held at start).
+    pub fn positions_over(&self, recovered: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut all = recovered.clone();
+        let sent = self.positions.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in sent.iter() {
+            crate::spool::apply_checkpoints(&mut all, &[(k.as_str(), v.as_str())]);
+        }
+        all
+    }
+
+    /// Waits until the meter has taken barrier `id` (sent after what must be counted).
+    pub fn wait_for(&self, id: u64, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.barrier.load(Ordering::Acquire) < id {
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
     /// Counts a chunk's rows; a chunk whose columns are not the `logs` schema's is left
     /// uncounted (it is the spool's to refuse, not ours).
     pub fn count(&self, chunk: &Chunk) {
         let now = crate::time::now_ns() as f64 / 1e9;
+        if let Some(cp) = &chunk.checkpoint {
+            // Kept with an empty value too: it forgets the key over the recovered ones.
+            (self.positions.lock().unwrap_or_else(|e| e.into_inner()))
+                .insert(cp.key.clone(), cp.value.clone());
+        }
         let batch = &chunk.batch;
         let column = |name: &str| batch.column_by_name(name);
         let Some(source) =
@@ -99,6 +150,11 @@ pub fn spawn(meter: Arc<Meter>, rx: Receiver<Chunk>, tx: Sender<Chunk>) -> Resul
         .name("meter".into())
         .spawn(move || {
             for chunk in rx {
+                if let Some(cp) = chunk.checkpoint.as_ref().filter(|c| c.key == BARRIER_KEY) {
+                    let id = cp.value.parse().unwrap_or(0);
+                    meter.barrier.store(id, Ordering::Release);
+                    continue;
+                }
                 meter.count(&chunk);
                 if tx.send(chunk).is_err() {
                     // The pipeline is gone; the sources see it when their sends fail.

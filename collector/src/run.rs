@@ -21,9 +21,38 @@ use crate::sources::{KernelCaller, SourceContext};
 /// Console events waiting to be joined with their /dev/kmsg record.
 const KERNEL_CALLER_QUEUE: usize = 65_536;
 
+/// A source thread and the flag that stops it (each source has its own, so that a reload
+/// can restart one and leave the others running).
+struct Running {
+    name: &'static str,
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Result<()>>,
+}
+
+/// What a reload did with a new configuration.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// Nothing the collector runs with changed.
+    Unchanged,
+    /// These sources were restarted with their new settings; the rest ran on.
+    Restarted(Vec<&'static str>),
+    /// The change reaches the pipeline (archive, spool, detection, sinks, alerts, the
+    /// collector's own settings) or the kernel sources: only a stop and a start applies it.
+    NeedsRestart,
+}
+
 pub struct Collector {
+    /// Stops the pipeline's threads and housekeeping (the sources have their own flags).
     shutdown: Arc<AtomicBool>,
-    sources: Vec<(&'static str, JoinHandle<Result<()>>)>,
+    sources: Vec<Running>,
+    /// What every source is started with; its sender keeps the meter running.
+    ctx: Option<SourceContext>,
+    config: Config,
+    journald_runs: bool,
+    /// Positions the spool held at start.
+    recovered: std::collections::BTreeMap<String, String>,
+    meter: Arc<Meter>,
+    barriers: u64,
     pipeline: Pipeline,
     forwarder: Option<crate::forward::Forwarder>,
     maintenance: Option<JoinHandle<()>>,
@@ -153,7 +182,8 @@ impl Collector {
             hostname: hostname.clone(),
             chunks: metered_tx,
             checkpoints: pipeline.checkpoints.clone(),
-            shutdown: shutdown.clone(),
+            // Each source gets a flag of its own (`own`).
+            shutdown: Arc::new(AtomicBool::new(false)),
             chunk_rows: config.collector.chunk_rows,
             chunk_max_age: Duration::from_millis(config.collector.chunk_max_age_ms),
             once,
@@ -189,26 +219,24 @@ impl Collector {
         let kmsg_cfg = &config.sources.kmsg;
         let (callers_tx, callers_rx) =
             crossbeam_channel::bounded::<KernelCaller>(KERNEL_CALLER_QUEUE);
-        let mut ebpf = ebpf::spawn(
-            ctx.clone(),
-            &ebpf_cfg,
-            kmsg_cfg.enabled.then_some(callers_tx),
-        )?;
+        let (ebpf_ctx, ebpf_stop) = own(&ctx);
+        let mut ebpf = ebpf::spawn(ebpf_ctx, &ebpf_cfg, kmsg_cfg.enabled.then_some(callers_tx))?;
         if let Some(t) = ebpf.thread.take() {
-            sources.push(("ebpf", t));
+            sources.push(running("ebpf", ebpf_stop, t));
         }
         let callers = ebpf.kmsg_hook.is_some().then_some(callers_rx);
 
         let mut kmsg_stats = None;
         if kmsg_cfg.enabled {
+            let (kmsg_ctx, stop) = own(&ctx);
             match kmsg::spawn(
-                ctx.clone(),
+                kmsg_ctx,
                 &kmsg_cfg.path,
                 callers,
                 config.collector.max_message_bytes,
             ) {
                 Ok((handle, stats)) => {
-                    sources.push(("kmsg", handle));
+                    sources.push(running("kmsg", stop, handle));
                     kmsg_stats = Some(stats);
                 }
                 Err(e) => tracing::warn!("kmsg source disabled: {e:#}"),
@@ -217,57 +245,29 @@ impl Collector {
         let maintenance = spawn_maintenance(config, shutdown.clone());
         let journald_runs = journald_plan.is_some();
         if let Some(plan) = journald_plan {
+            let (journald_ctx, stop) = own(&ctx);
             match journald::spawn(
-                ctx.clone(),
+                journald_ctx,
                 plan,
                 kmsg_stats.is_some(),
                 config.collector.max_message_bytes,
             ) {
-                Ok(handle) => sources.push(("journald", handle)),
+                Ok(handle) => sources.push(running("journald", stop, handle)),
                 Err(e) => tracing::warn!("journald source disabled: {e:#}"),
             }
         }
-        let mut file_cfg = config.sources.file.clone();
-        let (inputs, skipped) = file_cfg.inputs_beside(journald_runs);
-        file_cfg.inputs = inputs;
-        if config.sources.file.enabled && !skipped.is_empty() {
-            tracing::info!(
-                "file source: not reading {skipped:?}: the journald source runs, and rsyslog \
-                 writes these files from the journal (skip_if_journald)"
-            );
+        sources.extend(spawn_file(&ctx, config, journald_runs));
+        if let Some((r, stats)) = spawn_net(&ctx, config)? {
+            sources.push(r);
+            net = stats;
         }
-        match crate::sources::file::spawn(
-            ctx.clone(),
-            &file_cfg,
-            &config.sources.containers,
-            config.collector.max_message_bytes,
-        ) {
-            Ok(Some(handle)) => sources.push(("file", handle)),
-            Ok(None) => tracing::info!("file source: no input applies"),
-            Err(e) => tracing::warn!("file source disabled: {e:#}"),
-        }
-        match crate::sources::net::spawn(
-            ctx.clone(),
-            &config.sources.net,
-            config.collector.max_message_bytes,
-        ) {
-            Ok(Some((handle, stats))) => {
-                sources.push(("net", handle));
-                net = stats;
-            }
-            Ok(None) => {}
-            // A listener the user asked for and cannot have is a configuration error.
-            Err(e) => return Err(e.context("net source")),
-        }
-        // The pipeline finishes once every sender is gone: only the sources keep one.
-        drop(ctx);
         if sources.is_empty() {
             tracing::warn!("no source is running: nothing to collect (see the messages above)");
         }
         let source_states = Arc::new(std::sync::Mutex::new(
             (sources.iter())
-                .map(|(name, _)| SourceState {
-                    name,
+                .map(|r| SourceState {
+                    name: r.name,
                     running: true,
                 })
                 .collect(),
@@ -278,7 +278,7 @@ impl Collector {
         };
         let observed = Arc::new(Observed::new(
             summary(config, &hostname, &sources),
-            meter,
+            meter.clone(),
             source_states.clone(),
             &ebpf,
             kmsg_stats.clone(),
@@ -292,9 +292,16 @@ impl Collector {
                 .map(|f| f.stats.clone())
                 .unwrap_or_default(),
         ));
+        let recovered = pipeline.checkpoints.all().clone();
         Ok(Collector {
             shutdown,
             sources,
+            ctx: Some(ctx),
+            config: config.clone(),
+            journald_runs,
+            recovered,
+            meter: observed.meter.clone(),
+            barriers: 0,
             pipeline,
             forwarder,
             maintenance,
@@ -311,9 +318,118 @@ impl Collector {
     /// Brings the endpoint's view of which sources run up to date.
     pub fn refresh(&self) {
         let mut states = self.source_states.lock().unwrap_or_else(|e| e.into_inner());
-        for (state, (_, handle)) in states.iter_mut().zip(&self.sources) {
-            state.running = !handle.is_finished();
+        *states = (self.sources.iter())
+            .map(|r| SourceState {
+                name: r.name,
+                running: !r.handle.is_finished(),
+            })
+            .collect();
+    }
+
+    /// Applies a new configuration where that can be done without stopping: the file
+    /// and net sources whose settings changed are stopped (each hands on what it read,
+    /// with its position) and started again from the position they reached, so no line
+    /// is lost or read twice. The spool, archiver and sinks run on.
+    pub fn reload(&mut self, new: &Config) -> Result<Reload> {
+        let key = |c: &Config| {
+            format!(
+                "{:?}",
+                (
+                    &c.collector,
+                    &c.archive,
+                    &c.spool,
+                    &c.retention,
+                    &c.detect,
+                    &c.forward,
+                    &c.route,
+                    &c.alert,
+                    (&c.sources.kmsg, &c.sources.ebpf, &c.sources.journald),
+                )
+            )
+        };
+        if key(new) != key(&self.config) {
+            return Ok(Reload::NeedsRestart);
         }
+        let old = &self.config.sources;
+        let mut changed = Vec::new();
+        if format!("{:?}", (&old.file, &old.containers))
+            != format!("{:?}", (&new.sources.file, &new.sources.containers))
+        {
+            changed.push("file");
+        }
+        if format!("{:?}", old.net) != format!("{:?}", new.sources.net) {
+            changed.push("net");
+        }
+        if changed.is_empty() {
+            self.config = new.clone();
+            return Ok(Reload::Unchanged);
+        }
+        for name in &changed {
+            self.stop_source(name)?;
+        }
+        // Everything the stopped sources sent has been counted: their positions are known.
+        self.barriers += 1;
+        let ctx = self
+            .ctx
+            .as_mut()
+            .expect("a running collector has its context");
+        ctx.chunks
+            .send(crate::meter::barrier(self.barriers))
+            .map_err(|_| anyhow::anyhow!("the pipeline is gone"))?;
+        anyhow::ensure!(
+            self.meter.wait_for(self.barriers, Duration::from_secs(60)),
+            "the pipeline did not take the stopped sources' rows within 60 s"
+        );
+        ctx.checkpoints = Arc::new(crate::state::CheckpointStore::new(
+            self.meter.positions_over(&self.recovered),
+        ));
+        let ctx = ctx.clone();
+        for name in &changed {
+            match *name {
+                "file" => self
+                    .sources
+                    .extend(spawn_file(&ctx, new, self.journald_runs)),
+                _ => {
+                    if let Some((r, stats)) = spawn_net(&ctx, new)? {
+                        self.sources.push(r);
+                        self.net = stats;
+                    } else {
+                        self.net = Vec::new();
+                    }
+                }
+            }
+        }
+        self.config = new.clone();
+        self.refresh();
+        self.observed = Arc::new(Observed::new(
+            summary(new, &ctx.hostname, &self.sources),
+            self.meter.clone(),
+            self.source_states.clone(),
+            &self.ebpf,
+            self.kmsg.clone(),
+            self.net.clone(),
+            &self.pipeline,
+            new.spool.max_mb << 20,
+            self.observed.archive_dir.clone(),
+            self.alerts.as_ref().map(|a| a.stats.clone()),
+            self.observed.sinks.clone(),
+        ));
+        Ok(Reload::Restarted(changed))
+    }
+
+    /// Stops one source and waits for it; an error it ended with is logged.
+    fn stop_source(&mut self, name: &str) -> Result<()> {
+        let Some(i) = self.sources.iter().position(|r| r.name == name) else {
+            return Ok(());
+        };
+        let r = self.sources.remove(i);
+        r.stop.store(true, Ordering::Relaxed);
+        match r.handle.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("{name} source ended with an error: {e:#}"),
+            Err(_) => tracing::error!("the {name} source panicked"),
+        }
+        Ok(())
     }
 
     /// How many sources are running.
@@ -323,15 +439,20 @@ impl Collector {
 
     /// Whether every source has ended by itself (with `once`, or on an error).
     pub fn sources_finished(&self) -> bool {
-        self.sources.iter().all(|(_, h)| h.is_finished())
+        self.sources.iter().all(|r| r.handle.is_finished())
     }
 
     /// Asks the sources to stop, waits for them, for the spool to take what they sent and
     /// for the archiver to archive it (what it cannot archive now stays in the spool).
     pub fn stop(self) -> Result<RunReport> {
         self.shutdown.store(true, Ordering::Relaxed);
+        for r in &self.sources {
+            r.stop.store(true, Ordering::Relaxed);
+        }
+        // The meter ends once the sources' senders and this one are gone.
+        drop(self.ctx);
         let mut failed = Vec::new();
-        for (name, handle) in self.sources {
+        for Running { name, handle, .. } in self.sources {
             let result = handle
                 .join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the {name} source panicked")));
@@ -376,21 +497,74 @@ impl Collector {
     }
 }
 
-fn summary(
-    config: &Config,
-    hostname: &str,
-    sources: &[(&'static str, JoinHandle<Result<()>>)],
-) -> ConfigSummary {
+fn summary(config: &Config, hostname: &str, sources: &[Running]) -> ConfigSummary {
     ConfigSummary {
         hostname: hostname.to_string(),
         archive: config.archive.path.clone(),
         spool_dir: config.spool_options().dir.display().to_string(),
-        sources_enabled: sources.iter().map(|(n, _)| n.to_string()).collect(),
+        sources_enabled: sources.iter().map(|r| r.name.to_string()).collect(),
         forward_sinks: config.forward.iter().map(|f| f.name.clone()).collect(),
         alert_targets: (config.alert.targets.iter())
             .map(|t| t.name.clone())
             .collect(),
         templates: config.detect.templates,
         anomalies: config.detect.templates && config.detect.anomalies,
+    }
+}
+
+/// A context like `ctx` with a stop flag of its own.
+fn own(ctx: &SourceContext) -> (SourceContext, Arc<AtomicBool>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut c = ctx.clone();
+    c.shutdown = stop.clone();
+    (c, stop)
+}
+
+fn running(name: &'static str, stop: Arc<AtomicBool>, handle: JoinHandle<Result<()>>) -> Running {
+    Running { name, stop, handle }
+}
+
+/// The file source, over the inputs that apply beside journald; `None` when none does or
+/// it cannot start (logged).
+fn spawn_file(ctx: &SourceContext, config: &Config, journald_runs: bool) -> Option<Running> {
+    let mut file_cfg = config.sources.file.clone();
+    let (inputs, skipped) = file_cfg.inputs_beside(journald_runs);
+    file_cfg.inputs = inputs;
+    if config.sources.file.enabled && !skipped.is_empty() {
+        tracing::info!(
+            "file source: not reading {skipped:?}: the journald source runs, and rsyslog \
+             writes these files from the journal (skip_if_journald)"
+        );
+    }
+    let (ctx, stop) = own(ctx);
+    match crate::sources::file::spawn(
+        ctx,
+        &file_cfg,
+        &config.sources.containers,
+        config.collector.max_message_bytes,
+    ) {
+        Ok(Some(handle)) => Some(running("file", stop, handle)),
+        Ok(None) => {
+            tracing::info!("file source: no input applies");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("file source disabled: {e:#}");
+            None
+        }
+    }
+}
+
+/// The net listeners; a listener the user asked for and cannot have is a configuration
+/// error.
+fn spawn_net(
+    ctx: &SourceContext,
+    config: &Config,
+) -> Result<Option<(Running, crate::sources::net::NetStats)>> {
+    let (ctx, stop) = own(ctx);
+    match crate::sources::net::spawn(ctx, &config.sources.net, config.collector.max_message_bytes) {
+        Ok(Some((handle, stats))) => Ok(Some((running("net", stop, handle), stats))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.context("net source")),
     }
 }

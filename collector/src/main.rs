@@ -258,13 +258,14 @@ fn main() -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INFRALOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_logs())
-        .init();
+    use infralog_collector::logging::{LogFormat, init};
+    match LogFormat::from_env() {
+        Ok(format) => init(format, colour_logs()),
+        Err(why) => {
+            init(LogFormat::Text, colour_logs());
+            tracing::warn!("{why}; logging as text");
+        }
+    }
 }
 
 /// Colours only for a person at a terminal: a file, a pipe or journald would keep the
@@ -458,6 +459,9 @@ fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
     })
 }
 
+/// How often the main loop looks for degraded modes to log.
+const DEGRADED_CHECK_EVERY: Duration = Duration::from_secs(2);
+
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static RELOAD: AtomicBool = AtomicBool::new(false);
 
@@ -500,11 +504,17 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
         sources = collector.sources_running(),
         "infra-collector running"
     );
+    let mut degraded = infralog_collector::degraded::DegradedLog::default();
+    let mut next_check = std::time::Instant::now();
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
         if RELOAD.swap(false, Ordering::Relaxed) {
             (collector, config, http) = reload(collector, config, http, config_path.as_ref());
         }
         collector.refresh();
+        if std::time::Instant::now() >= next_check {
+            degraded.check(&collector.observed);
+            next_check = std::time::Instant::now() + DEGRADED_CHECK_EVERY;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let report = collector.stop()?;

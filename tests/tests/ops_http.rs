@@ -371,6 +371,17 @@ fn readiness_follows_the_archive_directory() {
     let (_, json) = get(s.port, "/api/v1/stats").unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["ready"], false, "{json}");
+    // The degraded mode is logged once, however long it lasts.
+    wait_until("the degraded line", 30, || {
+        collector.log().contains("degraded: archive:").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        collector.log().matches("degraded: archive:").count(),
+        1,
+        "{}",
+        collector.log()
+    );
     s.append(50, 50);
     fs::remove_file(&archive).unwrap();
     fs::rename(&aside, &archive).unwrap();
@@ -382,6 +393,9 @@ fn readiness_follows_the_archive_directory() {
         let (_, json) = get(s.port, "/api/v1/stats")?;
         let v: serde_json::Value = serde_json::from_str(&json).ok()?;
         (v["archive"]["rows"] == 100).then_some(())
+    });
+    wait_until("the recovered line", 30, || {
+        collector.log().contains("recovered: archive").then_some(())
     });
     drop(collector);
 }

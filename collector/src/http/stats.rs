@@ -250,13 +250,16 @@ impl Observed {
         match &self.archive_dir {
             Some(dir) => {
                 if let Err(e) = writable(dir) {
-                    reasons.push(format!("archive: {e}"));
+                    reasons.push(format!("archive: {e} (rows wait in the spool)"));
                 }
             }
             None => {
                 let h = self.sample();
                 if h.archive_last_failure_at > h.archive_last_success_at {
-                    reasons.push("archive: the last upload failed".to_string());
+                    reasons.push(
+                        "archive: uploads are failing (rows wait in the spool and are retried)"
+                            .to_string(),
+                    );
                 }
             }
         }

@@ -10,8 +10,11 @@ use std::process::{Command, Stdio};
 
 use infralog_tests::bin;
 
+/// An environment variable's value, from the path stderr goes to.
+type EnvValue<'a> = &'a dyn Fn(&Path) -> String;
+
 /// `run --once` over one small file with `env`; its stderr.
-fn run_once(dir: &Path, env: &[(&str, &dyn Fn(&Path) -> String)]) -> String {
+fn run_once(dir: &Path, env: &[(&str, EnvValue<'_>)]) -> String {
     let root = dir.display();
     let cfg = dir.join("c.toml");
     fs::write(dir.join("app.log"), "<13>Dec  7 12:00:00 h app[1]: hello\n").unwrap();

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod privilege;
 pub mod probe;
 pub mod run;
+pub mod sd_notify;
 pub mod sources;
 pub mod spool;
 pub mod state;

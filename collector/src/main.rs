@@ -504,19 +504,38 @@ fn run(config_path: Option<PathBuf>, once: bool) -> Result<ExitCode> {
         sources = collector.sources_running(),
         "infra-collector running"
     );
+    let systemd = infralog_collector::sd_notify::Notifier::from_env();
+    systemd.ready(&format!(
+        "{} source(s) running",
+        collector.sources_running()
+    ));
+    let mut next_watchdog = std::time::Instant::now();
     let mut degraded = infralog_collector::degraded::DegradedLog::default();
     let mut next_check = std::time::Instant::now();
     while !SIGNALLED.load(Ordering::Relaxed) && !collector.sources_finished() {
         if RELOAD.swap(false, Ordering::Relaxed) {
+            systemd.reloading();
             (collector, config, http) = reload(collector, config, http, config_path.as_ref());
+            systemd.ready(&format!(
+                "{} source(s) running",
+                collector.sources_running()
+            ));
         }
         collector.refresh();
+        // The main loop is alive while it gets here: a hung loop stops the pings.
+        if let Some(every) = systemd.watchdog_every
+            && std::time::Instant::now() >= next_watchdog
+        {
+            systemd.watchdog();
+            next_watchdog = std::time::Instant::now() + every;
+        }
         if std::time::Instant::now() >= next_check {
             degraded.check(&collector.observed);
             next_check = std::time::Instant::now() + DEGRADED_CHECK_EVERY;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    systemd.stopping();
     let report = collector.stop()?;
     if let Some(h) = http {
         h.stop();

@@ -2,6 +2,7 @@
 //! machine needs nothing but `cargo xtask test` (and CI runs exactly that).
 
 mod build;
+mod dist;
 mod launch;
 mod setup;
 mod util;
@@ -61,6 +62,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// The Debian package (binaries, systemd unit, /etc/infralog config, system user,
+    /// state directory) from release builds of the two binaries; prints its path.
+    Dist {
+        /// Pack the binaries in this directory instead of building them.
+        #[arg(long)]
+        bin_dir: Option<std::path::PathBuf>,
+        /// Where to write the .deb (default: <target>/dist).
+        #[arg(long)]
+        out_dir: Option<std::path::PathBuf>,
+        /// No compression (quick, for tests).
+        #[arg(long)]
+        fast: bool,
+    },
     /// End-to-end import benchmark with the DuckDB comparison, then the criterion benches.
     Bench {
         /// 200k-line corpus and criterion's --quick.
@@ -108,6 +122,16 @@ fn real_main() -> Result<ExitCode> {
         Task::Run { dry_run, args } => launch::run(dry_run, args),
         Task::Query { dry_run, args } => launch::query(dry_run, args),
         Task::Test { no_lint, args } => test(no_lint, args),
+        Task::Dist {
+            bin_dir,
+            out_dir,
+            fast,
+        } => dist::dist(&dist::DistOptions {
+            bin_dir,
+            out_dir,
+            fast,
+        })
+        .map(|_| ExitCode::SUCCESS),
         Task::Bench {
             quick,
             lines,

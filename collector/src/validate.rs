@@ -172,4 +172,37 @@ mod tests {
         assert_eq!(leading_key("http.listen: bad"), Some("http.listen"));
         assert_eq!(leading_key("alert target x: y"), None);
     }
+
+    /// Secrets of alert targets come from a file or the environment; credentials written
+    /// in the configuration are refused.
+    #[test]
+    fn alert_urls_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("slack-url");
+        std::fs::write(&file, "https://hooks.example/T0/B0/secret\n").unwrap();
+        let target =
+            |url: &str| format!("[[alert.targets]]\nname = \"ops\"\nkind = \"slack\"\n{url}\n");
+        let c = Config::parse(&target(&format!("url_file = \"{}\"", file.display())), "t").unwrap();
+        assert_eq!(c.alert.targets[0].url, "https://hooks.example/T0/B0/secret");
+        // SAFETY: this test alone reads or writes the variable.
+        unsafe { std::env::set_var("INFRALOG_TEST_ALERT_URL", "https://hooks.example/env") };
+        let c = Config::parse(&target("url_env = \"INFRALOG_TEST_ALERT_URL\""), "t").unwrap();
+        assert_eq!(c.alert.targets[0].url, "https://hooks.example/env");
+        for (line, why) in [
+            (
+                "url = \"https://bob:pw@hooks.example/x\"",
+                "url holds credentials",
+            ),
+            ("url_env = \"INFRALOG_TEST_NO_SUCH_VAR\"", "not set"),
+            (
+                "url_file = \"/nonexistent/url\"",
+                "url_file /nonexistent/url",
+            ),
+            ("", "exactly one of url, url_file and url_env"),
+        ] {
+            let err = format!("{:#}", Config::parse(&target(line), "t").unwrap_err());
+            assert!(err.contains(why) && err.contains("line 1"), "{err}");
+            assert!(!err.contains("pw@"), "{err}");
+        }
+    }
 }

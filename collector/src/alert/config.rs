@@ -69,7 +69,15 @@ pub struct Target {
 struct RawTarget {
     name: String,
     kind: String,
+    /// The URL inline, or (for one holding a secret: a Slack webhook, credentials) a
+    /// file holding it (a Kubernetes secret, a Vault-agent file) or an environment
+    /// variable; read at start and on every reload.
+    #[serde(default)]
     url: String,
+    #[serde(default)]
+    url_file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    url_env: Option<String>,
     #[serde(default)]
     min_severity: Option<String>,
     #[serde(default)]
@@ -112,15 +120,49 @@ impl TryFrom<RawTarget> for Target {
                 ));
             }
         };
-        match reqwest::Url::parse(&r.url) {
+        let url = match (r.url.is_empty(), &r.url_file, &r.url_env) {
+            (false, None, None) => r.url.clone(),
+            (true, Some(f), None) => std::fs::read_to_string(f)
+                .map(|t| t.trim().to_string())
+                .map_err(|e| format!("alert target {}: url_file {}: {e}", r.name, f.display()))?,
+            (true, None, Some(v)) => {
+                std::env::var(v)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|_| {
+                        format!(
+                            "alert target {}: url_env {v}: not set in the environment",
+                            r.name
+                        )
+                    })?
+            }
+            _ => {
+                return Err(format!(
+                    "alert target {}: give exactly one of url, url_file and url_env",
+                    r.name
+                ));
+            }
+        };
+        // Shown in errors only when it was written in the configuration.
+        let shown = if r.url.is_empty() {
+            "(secret)"
+        } else {
+            r.url.as_str()
+        };
+        match reqwest::Url::parse(&url) {
+            Ok(u) if !r.url.is_empty() && (!u.username().is_empty() || u.password().is_some()) => {
+                return Err(format!(
+                    "alert target {}: url holds credentials: put it in url_file or url_env",
+                    r.name
+                ));
+            }
             Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
             Ok(_) => {
                 return Err(format!(
-                    "alert target {}: url {:?} is not http(s)://host/…",
-                    r.name, r.url
+                    "alert target {}: url {shown:?} is not http(s)://host/…",
+                    r.name
                 ));
             }
-            Err(e) => return Err(format!("alert target {}: url {:?}: {e}", r.name, r.url)),
+            Err(e) => return Err(format!("alert target {}: url {shown:?}: {e}", r.name)),
         }
         let min_severity = match &r.min_severity {
             None => Severity::Warning,
@@ -147,7 +189,7 @@ impl TryFrom<RawTarget> for Target {
         Ok(Target {
             name: r.name,
             kind,
-            url: r.url,
+            url,
             min_severity,
             kinds: r.kinds,
             timeout_secs,

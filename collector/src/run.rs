@@ -26,7 +26,27 @@ const KERNEL_CALLER_QUEUE: usize = 65_536;
 struct Running {
     name: &'static str,
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Result<()>>,
+    /// `None` once it has ended and been joined (its outcome is in `ended`).
+    handle: Option<JoinHandle<Result<()>>>,
+    ended: Option<Result<(), String>>,
+}
+
+impl Running {
+    fn finished(&self) -> bool {
+        self.handle.as_ref().is_none_or(|h| h.is_finished())
+    }
+
+    /// Waits for the thread (if not joined yet) and returns how it ended.
+    fn join(&mut self) -> Result<(), String> {
+        if let Some(h) = self.handle.take() {
+            let name = self.name;
+            let result = (h.join())
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the {name} source panicked")))
+                .map_err(|e| format!("{e:#}"));
+            self.ended = Some(result);
+        }
+        self.ended.clone().unwrap_or(Ok(()))
+    }
 }
 
 /// What a reload did with a new configuration.
@@ -269,6 +289,7 @@ impl Collector {
                 .map(|r| SourceState {
                     name: r.name,
                     running: true,
+                    error: None,
                 })
                 .collect(),
         ));
@@ -315,13 +336,22 @@ impl Collector {
         })
     }
 
-    /// Brings the endpoint's view of which sources run up to date.
-    pub fn refresh(&self) {
+    /// Brings the endpoint's view of which sources run up to date; a source that ended
+    /// is joined, so that its error can be shown.
+    pub fn refresh(&mut self) {
+        for r in self.sources.iter_mut().filter(|r| r.handle.is_some()) {
+            if r.finished()
+                && let Err(e) = r.join()
+            {
+                tracing::error!("{} source failed: {e}", r.name);
+            }
+        }
         let mut states = self.source_states.lock().unwrap_or_else(|e| e.into_inner());
         *states = (self.sources.iter())
             .map(|r| SourceState {
                 name: r.name,
-                running: !r.handle.is_finished(),
+                running: !r.finished(),
+                error: r.ended.clone().and_then(|e| e.err()),
             })
             .collect();
     }
@@ -422,12 +452,10 @@ impl Collector {
         let Some(i) = self.sources.iter().position(|r| r.name == name) else {
             return Ok(());
         };
-        let r = self.sources.remove(i);
+        let mut r = self.sources.remove(i);
         r.stop.store(true, Ordering::Relaxed);
-        match r.handle.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("{name} source ended with an error: {e:#}"),
-            Err(_) => tracing::error!("the {name} source panicked"),
+        if let Err(e) = r.join() {
+            tracing::warn!("{name} source ended with an error: {e}");
         }
         Ok(())
     }
@@ -439,7 +467,7 @@ impl Collector {
 
     /// Whether every source has ended by itself (with `once`, or on an error).
     pub fn sources_finished(&self) -> bool {
-        self.sources.iter().all(|r| r.handle.is_finished())
+        self.sources.iter().all(Running::finished)
     }
 
     /// Asks the sources to stop, waits for them, for the spool to take what they sent and
@@ -452,13 +480,14 @@ impl Collector {
         // The meter ends once the sources' senders and this one are gone.
         drop(self.ctx);
         let mut failed = Vec::new();
-        for Running { name, handle, .. } in self.sources {
-            let result = handle
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the {name} source panicked")));
-            if let Err(e) = result {
-                tracing::error!("{name} source failed: {e:#}");
-                failed.push((name, format!("{e:#}")));
+        for mut r in self.sources {
+            // One joined by `refresh` was logged then.
+            let logged = r.handle.is_none();
+            if let Err(e) = r.join() {
+                if !logged {
+                    tracing::error!("{} source failed: {e}", r.name);
+                }
+                failed.push((r.name, e));
             }
         }
         if let Some(s) = &self.kmsg {
@@ -521,7 +550,12 @@ fn own(ctx: &SourceContext) -> (SourceContext, Arc<AtomicBool>) {
 }
 
 fn running(name: &'static str, stop: Arc<AtomicBool>, handle: JoinHandle<Result<()>>) -> Running {
-    Running { name, stop, handle }
+    Running {
+        name,
+        stop,
+        handle: Some(handle),
+        ended: None,
+    }
 }
 
 /// The file source, over the inputs that apply beside journald; `None` when none does or

@@ -25,6 +25,8 @@ use crate::spool::writer::SpoolStats;
 pub struct SourceState {
     pub name: &'static str,
     pub running: bool,
+    /// The error it ended with, if it did.
+    pub error: Option<String>,
 }
 
 /// The live handles of one running collector.
@@ -239,7 +241,10 @@ impl Observed {
             reasons.push("no source is running".to_string());
         }
         for t in threads.iter().filter(|t| !t.running) {
-            reasons.push(format!("the {} source has stopped", t.name));
+            match &t.error {
+                Some(e) => reasons.push(format!("the {} source has stopped: {e}", t.name)),
+                None => reasons.push(format!("the {} source has stopped", t.name)),
+            }
         }
         if let Err(e) = writable(&self.spool_dir) {
             reasons.push(format!("spool: {e}"));

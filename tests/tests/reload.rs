@@ -168,3 +168,83 @@ fn sighup_under_load_loses_and_doubles_nothing() {
         read_log()
     );
 }
+
+/// A TCP listener added by a reload starts, and one changed by a later reload (a new
+/// port) takes over: every line sent over both arrives once, and the endpoint counts them.
+#[test]
+fn a_reload_adds_and_moves_a_net_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let port = free_port();
+    let cfg = root.join("collector.toml");
+    File::create(root.join("a.log")).unwrap();
+    fs::write(&cfg, config(root, port, &["a.log"], 1, "")).unwrap();
+    let log = root.join("collector.log");
+    let mut child = Command::new(bin("infra-collector"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    let wait_log = |needle: &str, times: usize| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while read_log().matches(needle).count() < times {
+            assert!(Instant::now() < deadline, "no {needle:?}:\n{}", read_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_log("infra-collector running", 1);
+    let mut sent = 0;
+    for (round, listen) in [free_port(), free_port()].into_iter().enumerate() {
+        let listener = format!(
+            "\n[[sources.net.listeners]]\naddress = \"127.0.0.1:{listen}\"\nprotocol = \"tcp\"\n"
+        );
+        fs::write(
+            &cfg,
+            format!("{}{listener}", config(root, port, &["a.log"], 1, "")),
+        )
+        .unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid, libc::SIGHUP) };
+        wait_log("configuration reloaded: restarted net", round + 1);
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!("<13>Dec  7 12:00:00 peer app: net {round} {i}\n"));
+        }
+        conn.write_all(text.as_bytes()).unwrap();
+        drop(conn);
+        sent += 500;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = get(port, "/api/v1/stats")
+                .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+                .and_then(|v| v["sources"]["net"]["lines"].as_u64());
+            if lines == Some(sent) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "net lines {lines:?}, sent {sent}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success(), "{}", read_log());
+    let rows = query_csv(
+        &root.join("archive"),
+        "SELECT count(*), count(DISTINCT message) FROM logs WHERE source = 'net'",
+    );
+    assert_eq!(
+        rows[0],
+        [sent.to_string(), sent.to_string()],
+        "{}",
+        read_log()
+    );
+}

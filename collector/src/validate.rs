@@ -124,6 +124,16 @@ pub fn file_problems(config: &Config, text: &str) -> Vec<String> {
         }
     }
     let mut problems = Vec::new();
+    let endpoint = &s3.endpoint;
+    if !endpoint.is_empty() {
+        match reqwest::Url::parse(endpoint) {
+            Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.host().is_some() => {}
+            _ => problems.push(at_line(
+                text,
+                &format!("archive.s3.endpoint: {endpoint:?} is not http(s)://host[:port]"),
+            )),
+        }
+    }
     for (key, path) in files {
         if let Err(e) = std::fs::File::open(path) {
             problems.push(at_line(

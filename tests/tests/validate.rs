@@ -86,6 +86,13 @@ fn broken_configs_are_refused_with_their_line_and_reason() {
                 (6, "tls.key (listener 127.0.0.1:6514): cannot read"),
             ],
         ),
+        (
+            "[archive]\npath = \"s3://bucket/logs\"\n[archive.s3]\nendpoint = \"127.0.0.1:9000\"\n",
+            &[(
+                4,
+                "archive.s3.endpoint: \"127.0.0.1:9000\" is not http(s)://host[:port]",
+            )],
+        ),
         // An archive location that is not one.
         ("[archive]\npath = \"ftp://x/y\"\n", &[(2, "archive.path")]),
         // A bad alert target.

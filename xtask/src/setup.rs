@@ -20,6 +20,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "logger(1), the syslog client of the syslog tests",
     ),
     ("util-linux", "util-linux tools used by the tests"),
+    (
+        "libcap2-bin",
+        "setcap: the advice tests give the collector file capabilities as the README says",
+    ),
     ("python3", "runs the DuckDB / pyarrow reader checks"),
     (
         "openjdk-17-jre-headless",

@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod chart;
 pub mod complete;
 pub mod fresh;
+pub mod http;
 pub mod output;
 pub mod pg;
 pub mod repl;

@@ -230,21 +230,22 @@ fn read_only_statement(ctx: &SessionContext, sql: &str) -> Result<DfStatement> {
         bail!("give exactly one statement (got {})", statements.len());
     }
     let statement = statements.remove(0);
-    match &statement {
-        DfStatement::Statement(s)
-            if matches!(**s, Statement::Query(_) | Statement::Explain { .. }) =>
-        {
-            Ok(statement)
-        }
-        other => {
-            let text = other.to_string();
-            let head: Vec<&str> = text.split_whitespace().take(3).collect();
-            bail!(
-                "the console only reads: {} … is not allowed",
-                head.join(" ")
-            )
+    fn reads(statement: &DfStatement) -> bool {
+        match statement {
+            DfStatement::Statement(s) => matches!(**s, Statement::Query(_)),
+            DfStatement::Explain(e) => reads(&e.statement),
+            _ => false,
         }
     }
+    if !reads(&statement) {
+        let text = statement.to_string();
+        let head: Vec<&str> = text.split_whitespace().take(3).collect();
+        bail!(
+            "the console only reads: {} … is not allowed",
+            head.join(" ")
+        );
+    }
+    Ok(statement)
 }
 
 /// ASCII JSON of the column names, for a header.

@@ -153,6 +153,15 @@ fn the_api_streams_searches_histograms_and_context() {
             && r["hostname"] == "h2"
     }));
 
+    // The same search as Arrow IPC, read by pyarrow.
+    let got = infralog_tests::python(&format!(
+        "import urllib.request, pyarrow.ipc as ipc\n\
+         r = urllib.request.urlopen('http://127.0.0.1:{port}/api/query?q=replica+db-3&format=arrow')\n\
+         t = ipc.open_stream(r.read()).read_all()\n\
+         print(r.headers['content-type'], t.num_rows, set(t.column('hostname').to_pylist()))"
+    ));
+    assert_eq!(got.trim(), "application/vnd.apache.arrow.stream 100 {'h2'}");
+
     let (status, _, body) = get(port, "/api/query?q=colour:red", "");
     assert_eq!(status, 400);
     assert!(body.contains("unknown field"), "{body}");

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `/api/query?q=SEARCH&from=&to=&limit=` | NDJSON rows, newest first, as they come from DataFusion |
 //! | `/api/query?sql=SELECT…` | NDJSON rows of one read-only statement; `X-Columns` names the columns |
+//! | `/api/query?…&format=arrow` | the same rows as an Arrow IPC stream |
 //! | `/api/hits?q=&from=&to=&buckets=` | NDJSON: `{"from","to","step"}`, then `{"t","n"}` per bucket, slice by slice (newest first), then `{"done":true,"total"}` |
 //! | `/api/context?host=&source=&ts=&before=&after=&scope=source\|host\|fleet` | JSON `{"before","at","after"}`, each oldest first |
 //! | `/api/tail?q=` | Server-Sent Events `lines` (a JSON array of rows), `id` the ingestion cursor |
@@ -28,6 +29,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
@@ -63,6 +66,7 @@ pub struct Params {
     before: Option<usize>,
     after: Option<usize>,
     scope: Option<String>,
+    format: Option<String>,
 }
 
 fn bad_request(e: impl std::fmt::Display) -> Response {
@@ -205,21 +209,94 @@ fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
     (tx, Body::from_stream(stream))
 }
 
-/// Sends every batch of `stream` as NDJSON, then an `{"error"}` line if it failed.
-async fn pump(tx: &mpsc::Sender<Bytes>, mut stream: SendableRecordBatchStream) -> bool {
-    while let Some(batch) = stream.next().await {
-        let bytes = match batch.map_err(anyhow::Error::from).and_then(|b| ndjson(&b)) {
+/// How `/api/query` writes its rows: NDJSON (an `{"error"}` line ends a failed stream) or
+/// an Arrow IPC stream (a failed one ends without its end-of-stream marker).
+enum Encoder {
+    Ndjson,
+    Arrow(StreamWriter<Vec<u8>>),
+}
+
+impl Encoder {
+    fn new(format: Option<&str>, schema: &Schema) -> Result<Encoder> {
+        match format.unwrap_or("ndjson") {
+            "ndjson" | "json" => Ok(Encoder::Ndjson),
+            "arrow" => Ok(Encoder::Arrow(StreamWriter::try_new(Vec::new(), schema)?)),
+            other => bail!("format {other:?}: give ndjson or arrow"),
+        }
+    }
+
+    fn content_type(&self) -> &'static str {
+        match self {
+            Encoder::Ndjson => "application/x-ndjson",
+            Encoder::Arrow(_) => "application/vnd.apache.arrow.stream",
+        }
+    }
+
+    /// What is ready to send after `batch` (the schema message comes with the first).
+    fn batch(&mut self, batch: &RecordBatch) -> Result<Bytes> {
+        match self {
+            Encoder::Ndjson => ndjson(batch),
+            Encoder::Arrow(w) => {
+                w.write(batch)?;
+                Ok(std::mem::take(w.get_mut()).into())
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Bytes> {
+        match self {
+            Encoder::Ndjson => Ok(Bytes::new()),
+            Encoder::Arrow(w) => {
+                w.finish()?;
+                Ok(std::mem::take(w.get_mut()).into())
+            }
+        }
+    }
+
+    fn error(&self, e: &anyhow::Error) -> Bytes {
+        match self {
+            Encoder::Ndjson => error_line(e),
+            Encoder::Arrow(_) => Bytes::new(),
+        }
+    }
+}
+
+/// Sends `first` and every further batch of `stream`, then the end (or the error).
+async fn pump(
+    tx: &mpsc::Sender<Bytes>,
+    mut encoder: Encoder,
+    first: Option<RecordBatch>,
+    mut stream: SendableRecordBatchStream,
+) {
+    let mut next = first.map(Ok);
+    loop {
+        let batch = match next.take() {
+            Some(b) => b,
+            None => match stream.next().await {
+                Some(b) => b.map_err(anyhow::Error::from),
+                None => break,
+            },
+        };
+        let bytes = match batch.and_then(|b| encoder.batch(&b)) {
             Ok(bytes) => bytes,
             Err(e) => {
-                let _ = tx.send(error_line(&e)).await;
-                return false;
+                let _ = tx.send(encoder.error(&e)).await;
+                return;
             }
         };
         if !bytes.is_empty() && tx.send(bytes).await.is_err() {
-            return false;
+            return;
         }
     }
-    true
+    match encoder.finish() {
+        Ok(bytes) if !bytes.is_empty() => {
+            let _ = tx.send(bytes).await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let _ = tx.send(encoder.error(&e)).await;
+        }
+    }
 }
 
 /// Only a query or `EXPLAIN`, one statement.
@@ -304,30 +381,18 @@ pub async fn query(State(state): State<AppState>, Query(p): Query<Params>) -> Re
         Err(e) => return bad_request(crate::error_message(&e)),
     };
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    let (tx, body) = channel_body();
-    tokio::spawn(async move {
-        if let Some(batch) = first {
-            match ndjson(&batch) {
-                Ok(bytes) if bytes.is_empty() => {}
-                Ok(bytes) => {
-                    if tx.send(bytes).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(error_line(&e)).await;
-                    return;
-                }
-            }
-        }
-        pump(&tx, stream).await;
-    });
+    let encoder = match Encoder::new(p.format.as_deref(), &stream.schema()) {
+        Ok(e) => e,
+        Err(e) => return bad_request(e),
+    };
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
+        HeaderValue::from_static(encoder.content_type()),
     );
     headers.insert("x-columns", columns_header(&names));
+    let (tx, body) = channel_body();
+    tokio::spawn(async move { pump(&tx, encoder, first, stream).await });
     (headers, body).into_response()
 }
 

@@ -216,7 +216,8 @@ function Context({ row, onClose }) {
   const line = (r, anchor) => html`<div class=${"row ctx-row" + (anchor ? " ctx-anchor" : "")} data-ts=${r.ts}>
     <span class="t">${fmtTs(r.ts)}</span><span class="h">${r.hostname}</span><span>${r.source}</span>
     <span class=${`sev-${r.severity}`}>${(r.severity || "").slice(0, 4)}</span><span class="m">${r.message}</span></div>`;
-  const isAnchor = (r) => r.message === row.message && r.ts === row.ts;
+  // A linked context knows only the time: every line at it is the anchor.
+  const isAnchor = (r) => r.ts === row.ts && (row.message == null || r.message === row.message);
   return html`<div class="modal" id="context">
     <div class="bar"><b>Context</b><span class="muted">${row.hostname} · ${row.source} · ${fmtTs(row.ts)}</span>
       <select value=${scope} onChange=${(e) => setScope(e.target.value)}>
@@ -361,6 +362,53 @@ function AnomaliesView({ s, onContext }) {
   </div>`;
 }
 
+// One uPlot chart of a value per hour, a series per host.
+function HostChart({ hours, value, title }) {
+  const box = useRef(null);
+  useEffect(() => {
+    const hosts = [...new Set(hours.map((r) => r.hostname))].sort();
+    const ts = [...new Set(hours.map((r) => r.t))].sort((a, b) => a - b);
+    const at = new Map(ts.map((t, i) => [t, i]));
+    const series = hosts.map(() => ts.map(() => 0));
+    for (const r of hours) series[hosts.indexOf(r.hostname)][at.get(r.t)] += r[value];
+    const colors = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"];
+    const plot = new uPlot({
+      width: box.current.clientWidth || 800, height: 180, title,
+      tzDate: (t) => uPlot.tzDate(new Date(t * 1000), "Etc/UTC"),
+      axes: [{ stroke: "#889" }, { stroke: "#889", size: 60 }],
+      series: [{}, ...hosts.map((h, i) => ({ label: h, stroke: colors[i % colors.length], width: 1.5 }))],
+    }, [ts.map((t) => t / 1000), ...series], box.current);
+    return () => plot.destroy();
+  }, [hours, value]);
+  return html`<div ref=${box}></div>`;
+}
+
+function TrendsView({ s, set }) {
+  const [data, setData] = useState(null);
+  const [err, setErr] = useState("");
+  useEffect(() => {
+    const ctl = new AbortController();
+    getJson("/api/trends", rangeParams(s), ctl.signal).then(setData).catch((e) => e.name !== "AbortError" && setErr(e.message));
+    return () => ctl.abort();
+  }, [s.range, s.from, s.to]);
+  const totals = new Map();
+  for (const r of (data ? data.hours : [])) {
+    const t = totals.get(r.hostname) || { lines: 0, bytes: 0, errors: 0 };
+    t.lines += r.lines; t.bytes += r.bytes; t.errors += r.errors;
+    totals.set(r.hostname, t);
+  }
+  return html`<div class="pane">
+    ${err && html`<div class="err" id="error">${err}</div>`}
+    ${!data && !err && html`<div class="muted">loading…</div>`}
+    ${data && html`<div class="bar"><span class="muted">per host and hour, from the stats rollups; click a host to search its errors</span>
+      <${Export} rows=${data.hours} name="trends" /></div>
+      <table class="grid" id="trends"><thead><tr><th>host</th><th class="num">lines</th><th class="num">error lines</th><th class="num">message bytes</th></tr></thead>
+      <tbody>${[...totals.entries()].sort().map(([h, t]) => html`<tr class="click host" data-host=${h} onClick=${() => set({ view: "search", q: `host:${h} severity>=err` })}>
+        <td>${h}</td><td class="num">${t.lines.toLocaleString()}</td><td class="num">${t.errors.toLocaleString()}</td><td class="num">${t.bytes.toLocaleString()}</td></tr>`)}</tbody></table>
+      ${data.hours.length > 0 && html`<${HostChart} hours=${data.hours} value="lines" title="lines per hour" /><${HostChart} hours=${data.hours} value="errors" title="error lines per hour" />`}`}
+  </div>`;
+}
+
 function TailView({ s, set }) {
   const [text, setText] = useState(s.q);
   const [rows, setRows] = useState([]);
@@ -403,7 +451,7 @@ function App() {
   useEffect(() => { document.documentElement.dataset.theme = theme; localStorage.setItem("infralog.theme", theme); }, [theme]);
   useEffect(() => { if (s.view !== "context") writeUrl(s); }, [s]);
   const set = useCallback((patch) => setS((old) => ({ ...old, ...patch, view: patch.view || (old.view === "context" ? "search" : old.view) })), []);
-  const tabs = [["search", "Search"], ["sql", "SQL"], ["patterns", "Patterns"], ["anomalies", "Anomalies"], ["tail", "Live tail"]];
+  const tabs = [["search", "Search"], ["sql", "SQL"], ["patterns", "Patterns"], ["anomalies", "Anomalies"], ["trends", "Trends"], ["tail", "Live tail"]];
   const view = s.view === "context" ? "search" : s.view;
   return html`<div>
     <header><span class="brand">infralog</span>
@@ -414,6 +462,7 @@ function App() {
     ${view === "sql" && html`<${SqlView} s=${s} set=${set} />`}
     ${view === "patterns" && html`<${PatternsView} s=${s} set=${set} />`}
     ${view === "anomalies" && html`<${AnomaliesView} s=${s} onContext=${setCtx} />`}
+    ${view === "trends" && html`<${TrendsView} s=${s} set=${set} />`}
     ${view === "tail" && html`<${TailView} s=${s} set=${set} />`}
     ${ctx && html`<${Context} row=${ctx} onClose=${() => { setCtx(null); if (s.view === "context") set({ view: "search" }); }} />`}
   </div>`;

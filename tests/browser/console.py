@@ -160,6 +160,28 @@ def anomalies_list_the_table(page):
     print(f"ok anomalies list the {len(shown)} rows of the table")
 
 
+def trends_show_the_stats(page):
+    page.goto(f"{BASE}/?view=trends&range=all")
+    page.wait_for_selector("#trends tr.host")
+    shown = page.eval_on_selector_all(
+        "#trends tr.host",
+        "els => els.map(e => [e.dataset.host, Number(e.cells[1].textContent.replace(/,/g, '')), Number(e.cells[2].textContent.replace(/,/g, ''))])",
+    )
+    check(sorted(shown) == sorted(EXPECTED["trends"]), f"trends {shown} vs {EXPECTED['trends']}")
+    check(len(page.query_selector_all(".uplot")) == 2, "two charts")
+    shot(page, "trends")
+    print("ok trends show the stats per host")
+
+
+def context_has_a_link_of_its_own(page):
+    ts = EXPECTED["context_ts"]
+    page.goto(f"{BASE}/?view=context&host=h2&source=file&ts={ts}")
+    page.wait_for_selector("#context .ctx-anchor")
+    anchor = page.eval_on_selector("#context .ctx-anchor", "e => [Number(e.dataset.ts), e.textContent]")
+    check(anchor[0] == ts and "db-2" in anchor[1], f"linked context anchor {anchor}")
+    print("ok context has a link of its own")
+
+
 def live_tail_shows_a_new_line(page):
     page.goto(f"{BASE}/?view=tail")
     page.wait_for_function("() => /live/.test(document.querySelector('#tail-state').textContent)")
@@ -204,6 +226,8 @@ with sync_playwright() as p:
     patterns_list_the_templates(page)
     anomalies_list_the_table(page)
     dark_theme_and_sql(page)
+    trends_show_the_stats(page)
+    context_has_a_link_of_its_own(page)
     live_tail_shows_a_new_line(page)
     check(not errors, f"errors on the page: {errors}")
     browser.close()

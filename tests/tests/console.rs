@@ -349,6 +349,20 @@ fn the_console_in_chromium() {
         .map(|r| serde_json::json!([r[0], r[1]]))
         .collect();
     assert!(!anomalies.is_empty());
+    let trends: Vec<_> = query_csv(
+        &archive,
+        "SELECT hostname, sum(lines), sum(CASE WHEN severity = 'ERROR' THEN lines ELSE 0 END) \
+         FROM stats GROUP BY 1",
+    )
+    .into_iter()
+    .map(|r| {
+        serde_json::json!([
+            r[0],
+            r[1].parse::<i64>().unwrap(),
+            r[2].parse::<i64>().unwrap()
+        ])
+    })
+    .collect();
     let expected = dir.path().join("expected.json");
     fs::write(
         &expected,
@@ -358,6 +372,8 @@ fn the_console_in_chromium() {
             "templates": templates,
             "anomalies": anomalies,
             "tail_file": tailed,
+            "trends": trends,
+            "context_ts": T0 + 120 * MIN + 1_000_000,
         })
         .to_string(),
     )

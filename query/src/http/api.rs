@@ -11,6 +11,7 @@
 //! | `/api/fields?q=&from=&to=` | JSON: exact counts of the top values of host, source, severity, unit and process |
 //! | `/api/templates?q=&from=&to=` | JSON: templates with their exact count in the range and a sparkline |
 //! | `/api/anomalies?from=&to=` | JSON: anomalies, newest first |
+//! | `/api/trends?from=&to=&host=` | JSON: lines, bytes and error lines per hour and host (from `stats`) |
 //!
 //! `from` and `to` are milliseconds since the epoch, RFC 3339, or a span back from now
 //! (`24h`); `ts` is microseconds (the `ts` field of a row). A request ends its query when
@@ -789,6 +790,34 @@ async fn template_rows(ctx: &SessionContext, p: &Params) -> Result<Value> {
         row["spark"] = json!(spark);
     }
     Ok(json!({ "templates": found, "from_ts": lo, "to_ts": hi }))
+}
+
+/// `/api/trends`: lines, bytes and error lines per hour and host, from the `stats` rollups
+/// (archived rows; a local spool's rows join them once archived).
+pub async fn trends(State(state): State<AppState>, Query(p): Query<Params>) -> Response {
+    let answer = async {
+        let table = Range::of(&p)?.table("stats");
+        let host = match p.host.as_deref().filter(|h| !h.is_empty()) {
+            Some(h) => format!("hostname = {}", search::quote(h)),
+            None => "TRUE".into(),
+        };
+        let found = rows(
+            &state.ctx,
+            &format!(
+                "SELECT arrow_cast(hour, 'Int64') / 1000 AS t, hostname, sum(lines) AS lines, \
+                 sum(bytes) AS bytes, sum(CASE WHEN severity IN ('EMERGENCY', 'ALERT', \
+                 'CRITICAL', 'ERROR') THEN lines ELSE 0 END) AS errors \
+                 FROM {table} WHERE {host} GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+        )
+        .await?;
+        anyhow::Ok(json!({ "hours": found }))
+    }
+    .await;
+    match answer {
+        Ok(v) => json_response(v),
+        Err(e) => bad_request(crate::error_message(&e)),
+    }
 }
 
 /// `/api/anomalies`: what the detector found in the range, newest first.

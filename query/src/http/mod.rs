@@ -132,6 +132,7 @@ pub fn router(ctx: SessionContext, token: Option<String>) -> Router {
         .route("/api/fields", get(api::fields))
         .route("/api/templates", get(api::templates))
         .route("/api/anomalies", get(api::anomalies))
+        .route("/api/trends", get(api::trends))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }

@@ -457,7 +457,7 @@ function App() {
     <header><span class="brand">infralog</span>
       ${tabs.map(([v, label]) => html`<button class=${"tab" + (view === v ? " on" : "")} id=${`tab-${v}`} onClick=${() => set({ view: v })}>${label}</button>`)}
       <span class="spacer"></span>
-      <button id="theme" onClick=${() => setTheme(theme === "dark" ? "light" : "dark")}>${theme === "dark" ? "light" : "dark"}</button></header>
+      <button id="theme" onClick=${() => setTheme((t) => (t === "dark" ? "light" : "dark"))}>${theme === "dark" ? "light" : "dark"}</button></header>
     ${view === "search" && html`<${SearchView} s=${s} set=${set} onContext=${setCtx} />`}
     ${view === "sql" && html`<${SqlView} s=${s} set=${set} />`}
     ${view === "patterns" && html`<${PatternsView} s=${s} set=${set} />`}

@@ -211,6 +211,7 @@ def dark_theme_and_sql(page):
     page.wait_for_function("() => document.documentElement.dataset.theme === 'dark'", timeout=3000)
     shot(page, "sql-dark")
     page.click("#theme")
+    page.wait_for_function("() => document.documentElement.dataset.theme === 'light'", timeout=3000)
     print("ok SQL tab and dark theme")
 
 

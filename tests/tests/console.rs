@@ -396,5 +396,39 @@ fn the_console_in_chromium() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(artefacts.join("search.png").is_file());
+
+    // An EventSource that reconnects sends the last id it saw: the tail goes on from
+    // there, so the line written while the page was paused arrives, once.
+    let minute_ago = chrono::Utc::now().timestamp_micros() - 60_000_000;
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        conn,
+        "GET /api/tail?q=while+paused HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Last-Event-ID: {minute_ago}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("\n\n") || !seen.contains("event: lines") {
+        let n = conn.read(&mut buf).expect("a tail event within 10 s");
+        assert!(n > 0, "the tail ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let data = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or_else(|| panic!("no data line: {seen}"));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(data).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        rows[0]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("while paused"),
+        "{rows:?}"
+    );
+    assert!(seen.contains("content-type: text/event-stream"), "{seen}");
     drop(collector);
 }

@@ -600,6 +600,8 @@ async fn context_rows(ctx: &SessionContext, p: &Params) -> Result<Value> {
 /// How far back a tail looks again on every poll: rows reach the spool up to this long
 /// after their ingestion time (group commit), and must not be missed.
 const TAIL_OVERLAP_US: i64 = 5_000_000;
+/// How much older than its arrival a line's event time may be and still be tailed.
+const TAIL_EVENT_REACH_US: i64 = 36 * 3_600 * 1_000_000;
 const TAIL_POLL: Duration = Duration::from_millis(400);
 const TAIL_MAX_ROWS: usize = 2_000;
 
@@ -627,11 +629,17 @@ pub async fn tail(
         let mut sent: VecDeque<(i64, u64)> = VecDeque::new();
         let mut seen: HashSet<u64> = HashSet::new();
         loop {
+            // Only the partitions of the last day and a half (by event time) are read on
+            // every poll: a line whose own time is older than that when it arrives is in
+            // searches, not in the tail.
+            let since = cursor - TAIL_OVERLAP_US;
+            let first_day = DateTime::from_timestamp_micros(since - TAIL_EVENT_REACH_US)
+                .unwrap_or(DateTime::UNIX_EPOCH)
+                .format("%Y-%m-%d");
             let sql = format!(
                 "SELECT {ROW_COLUMNS}, arrow_cast(ingested_at, 'Int64') AS ing FROM logs \
-                 WHERE ingested_at > to_timestamp_micros({}) AND ({cond}) \
-                 ORDER BY ingested_at, timestamp LIMIT {TAIL_MAX_ROWS}",
-                cursor - TAIL_OVERLAP_US
+                 WHERE log_date >= DATE '{first_day}' AND ingested_at > to_timestamp_micros({since}) \
+                 AND ({cond}) ORDER BY ingested_at, timestamp LIMIT {TAIL_MAX_ROWS}"
             );
             let event = match rows(&ctx, &sql).await {
                 Ok(found) => {

@@ -153,6 +153,33 @@ fn the_api_streams_searches_histograms_and_context() {
             && r["hostname"] == "h2"
     }));
 
+    // A search reads an hour, then wider slices, newest first: across a slice border the
+    // rows stay in order, each once, up to the limit.
+    for (limit, want) in [(500, 500), (2_000, 1_650)] {
+        let (status, _, body) = get(
+            port,
+            &format!(
+                "/api/query?q=heartbeat&from=2026-03-02T00:00:00Z&to=2026-03-02T03:00:00Z&limit={limit}"
+            ),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let rows = json_lines(&body);
+        assert_eq!(rows.len(), want);
+        let keys: Vec<(i64, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["ts"].as_i64().unwrap(),
+                    r["hostname"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0].0 >= w[1].0), "newest first");
+        let unique: std::collections::HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), want, "a row came twice");
+    }
+
     // The same search as Arrow IPC, read by pyarrow.
     let got = infralog_tests::python(&format!(
         "import urllib.request, pyarrow.ipc as ipc\n\

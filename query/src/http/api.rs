@@ -262,22 +262,57 @@ impl Encoder {
     }
 }
 
-/// Sends `first` and every further batch of `stream`, then the end (or the error).
+/// The rest of a search after its first slice: the older slices, newest first, asked
+/// for only while fewer than `limit` rows were sent.
+struct MoreSlices {
+    ctx: SessionContext,
+    cond: String,
+    slices: VecDeque<(DateTime<Utc>, DateTime<Utc>)>,
+    limit: usize,
+}
+
+/// Sends `first` and every further batch of `stream` (and of the further slices of a
+/// search), then the end (or the error).
 async fn pump(
     tx: &mpsc::Sender<Bytes>,
     mut encoder: Encoder,
     first: Option<RecordBatch>,
     mut stream: SendableRecordBatchStream,
+    mut more: Option<MoreSlices>,
 ) {
     let mut next = first.map(Ok);
+    let mut sent = 0;
     loop {
         let batch = match next.take() {
             Some(b) => b,
             None => match stream.next().await {
                 Some(b) => b.map_err(anyhow::Error::from),
-                None => break,
+                None => {
+                    let Some(m) = more.as_mut().filter(|m| sent < m.limit) else {
+                        break;
+                    };
+                    let Some((a, b)) = m.slices.pop_front() else {
+                        break;
+                    };
+                    let sql = slice_sql(&m.cond, a, b, m.limit - sent);
+                    let started = async {
+                        let statement = read_only_statement(&m.ctx, &sql)?;
+                        crate::execute_statement(&m.ctx, statement).await
+                    };
+                    match started.await {
+                        Ok((_, s)) => stream = s,
+                        Err(e) => {
+                            let _ = tx.send(encoder.error(&e)).await;
+                            return;
+                        }
+                    }
+                    continue;
+                }
             },
         };
+        if let Ok(b) = &batch {
+            sent += b.num_rows();
+        }
         let bytes = match batch.and_then(|b| encoder.batch(&b)) {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -346,25 +381,77 @@ fn columns_header(names: &[String]) -> HeaderValue {
     HeaderValue::from_str(&ascii).unwrap_or_else(|_| HeaderValue::from_static("[]"))
 }
 
-/// The SQL a search runs: its rows in the range, newest first.
-fn search_sql(p: &Params) -> Result<String> {
+/// The slices a search reads, newest first: an hour, then each four times as wide, so that
+/// the first rows come from the newest data and a search that fills its limit early stops.
+pub fn search_slices(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> VecDeque<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = VecDeque::new();
+    let mut end = to;
+    let mut width = TimeDelta::hours(1);
+    while end > from {
+        let start = end.checked_sub_signed(width).unwrap_or(from).max(from);
+        out.push_back((start, end));
+        end = start;
+        width = width.checked_mul(4).unwrap_or(TimeDelta::MAX);
+    }
+    out
+}
+
+/// One slice of a search: its rows in `[a, b)`, newest first.
+fn slice_sql(cond: &str, a: DateTime<Utc>, b: DateTime<Utc>, limit: usize) -> String {
+    format!(
+        "SELECT {ROW_COLUMNS} FROM logs_between({}, {}) WHERE {cond} \
+         ORDER BY timestamp DESC LIMIT {limit}",
+        search::quote(&instant_text(a)),
+        search::quote(&instant_text(b))
+    )
+}
+
+/// The first day of the archive (midnight UTC), or `None` when it is empty.
+async fn oldest_day(ctx: &SessionContext) -> Result<Option<DateTime<Utc>>> {
+    let found = rows(ctx, "SELECT min(log_date) AS d FROM logs").await?;
+    Ok(found
+        .first()
+        .and_then(|r| r["d"].as_str())
+        .and_then(|d| crate::windows::parse_instant(d).ok()))
+}
+
+/// A search's first slice as SQL, and the rest of it.
+async fn search_start(ctx: &SessionContext, p: &Params) -> Result<(String, MoreSlices)> {
+    let cond = condition(p)?;
     let range = Range::of(p)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    Ok(format!(
-        "SELECT {ROW_COLUMNS} FROM {} WHERE {} ORDER BY timestamp DESC LIMIT {limit}",
-        range.table("logs"),
-        condition(p)?
+    let to = range.to.unwrap_or_else(|| Utc::now() + TimeDelta::days(1));
+    let from = match range.from {
+        Some(f) => f,
+        None => oldest_day(ctx).await?.unwrap_or(to - TimeDelta::hours(1)),
+    };
+    let mut slices = search_slices(from.min(to - TimeDelta::microseconds(1)), to);
+    let (a, b) = slices
+        .pop_front()
+        .expect("from is before to: one slice at least");
+    Ok((
+        slice_sql(&cond, a, b, limit),
+        MoreSlices {
+            ctx: ctx.clone(),
+            cond,
+            slices,
+            limit,
+        },
     ))
 }
 
-/// `/api/query`: streams the rows of a search or of one SQL query as NDJSON.
+/// `/api/query`: streams the rows of a search (newest first, slice by slice) or of one
+/// SQL query, as NDJSON or Arrow IPC.
 pub async fn query(State(state): State<AppState>, Query(p): Query<Params>) -> Response {
     let ctx = state.ctx;
-    let sql = match p.sql.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(sql) => sql.to_string(),
-        None => match search_sql(&p) {
-            Ok(sql) => sql,
-            Err(e) => return bad_request(e),
+    let (sql, more) = match p.sql.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(sql) => (sql.to_string(), None),
+        None => match search_start(&ctx, &p).await {
+            Ok((sql, more)) => (sql, Some(more)),
+            Err(e) => return bad_request(crate::error_message(&e)),
         },
     };
     let started = async {
@@ -393,7 +480,7 @@ pub async fn query(State(state): State<AppState>, Query(p): Query<Params>) -> Re
     );
     headers.insert("x-columns", columns_header(&names));
     let (tx, body) = channel_body();
-    tokio::spawn(async move { pump(&tx, encoder, first, stream).await });
+    tokio::spawn(async move { pump(&tx, encoder, first, stream, more).await });
     (headers, body).into_response()
 }
 
@@ -875,6 +962,24 @@ mod tests {
         );
         assert_eq!(parse_time("now", now).unwrap(), now);
         assert!(parse_time("yesterday-ish", now).is_err());
+    }
+
+    #[test]
+    fn search_slices_grow_from_the_newest_and_cover_the_range() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let slices = search_slices(t("2026-03-01T00:00:00Z"), t("2026-03-02T00:00:00Z"));
+        let widths: Vec<i64> = slices.iter().map(|(a, b)| (*b - *a).num_hours()).collect();
+        assert_eq!(widths, [1, 4, 16, 3]);
+        assert_eq!(slices[0].1, t("2026-03-02T00:00:00Z"));
+        assert_eq!(slices.back().unwrap().0, t("2026-03-01T00:00:00Z"));
+        assert!(
+            slices
+                .iter()
+                .zip(slices.iter().skip(1))
+                .all(|(n, o)| o.1 == n.0)
+        );
+        let far = search_slices(DateTime::UNIX_EPOCH, t("2026-03-02T00:00:00Z"));
+        assert!(far.len() < 20 && far.back().unwrap().0 == DateTime::UNIX_EPOCH);
     }
 
     #[test]

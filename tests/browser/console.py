@@ -57,6 +57,16 @@ def search_finds_expected_lines(page):
     check("h2" in facets and "h1" not in facets, f"host facet: {facets}")
     shot(page, "search")
     print("ok search finds the expected lines")
+    with page.expect_download() as d:
+        page.click("#export-csv")
+    lines = open(d.value.path()).read().splitlines()
+    check(lines[0].startswith("ts,hostname,source,severity"), f"CSV header {lines[0]}")
+    check(len(lines) == 1 + EXPECTED["db3_lines"], f"CSV has {len(lines)} lines")
+    with page.expect_download() as d:
+        page.click("#export-json")
+    exported = json.load(open(d.value.path()))
+    check(len(exported) == EXPECTED["db3_lines"] and all("db-3" in r["message"] for r in exported), "JSON export")
+    print("ok CSV and JSON export the rows")
 
 
 def histogram_zoom_narrows_rows(page):

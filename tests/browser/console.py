@@ -36,9 +36,10 @@ def rows(page, list_id="rows"):
 
 
 def status_count(page):
-    """The row count the status line states, once the search has finished."""
+    """The row count the status line states, once the search shown has finished (a
+    caller that changed the search in place waits for the URL to show it first)."""
     page.wait_for_function(
-        "() => { const s = document.querySelector('#status'); return s && / rows/.test(s.textContent) || /no rows/.test(s.textContent); }",
+        "() => { const s = document.querySelector('#status'); return s && s.dataset.done === '1'; }",
         timeout=15000,
     )
     text = page.inner_text("#status")
@@ -49,6 +50,7 @@ def search_finds_expected_lines(page):
     page.goto(f"{BASE}/?range=all")
     page.fill("#q", "replica db-3")
     page.press("#q", "Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('q') === 'replica db-3'")
     check(status_count(page) == EXPECTED["db3_lines"], f"db-3 rows: {page.inner_text('#status')}")
     got = rows(page)
     check(got and all("write to replica db-3 failed" in t for _, t in got), f"rows: {got[:3]}")
@@ -152,6 +154,7 @@ def patterns_list_the_templates(page):
     shot(page, "patterns")
     tid, n = shown[-1][0], shown[-1][1]
     page.click(f"#patterns tr.pattern[data-id='{tid}']")
+    page.wait_for_function(f"() => new URLSearchParams(location.search).get('q') === 'template:{tid}'")
     check(status_count(page) == min(n, 5000), f"template {tid}: {page.inner_text('#status')}")
     print(f"ok patterns list the {len(shown)} templates")
 

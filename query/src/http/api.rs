@@ -214,14 +214,17 @@ fn channel_body() -> (mpsc::Sender<Bytes>, Body) {
 /// an Arrow IPC stream (a failed one ends without its end-of-stream marker).
 enum Encoder {
     Ndjson,
-    Arrow(StreamWriter<Vec<u8>>),
+    Arrow(Box<StreamWriter<Vec<u8>>>),
 }
 
 impl Encoder {
     fn new(format: Option<&str>, schema: &Schema) -> Result<Encoder> {
         match format.unwrap_or("ndjson") {
             "ndjson" | "json" => Ok(Encoder::Ndjson),
-            "arrow" => Ok(Encoder::Arrow(StreamWriter::try_new(Vec::new(), schema)?)),
+            "arrow" => Ok(Encoder::Arrow(Box::new(StreamWriter::try_new(
+                Vec::new(),
+                schema,
+            )?))),
             other => bail!("format {other:?}: give ndjson or arrow"),
         }
     }

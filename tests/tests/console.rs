@@ -459,3 +459,87 @@ fn the_console_in_chromium() {
     assert!(seen.contains("content-type: text/event-stream"), "{seen}");
     drop(collector);
 }
+
+/// The console over an S3 archive (moto_server on 127.0.0.1): a search and its histogram
+/// count what infra-query's shell counts there.
+#[test]
+fn the_api_over_s3() {
+    use infralog_tests::loghub;
+    use infralog_tests::s3_support::{Moto, credentials_file};
+    let moto = Moto::start();
+    moto.create_bucket("console-s3");
+    let dir = tempfile::tempdir().unwrap();
+    let archive = "s3://console-s3/site";
+    let config = dir.path().join("import.toml");
+    fs::write(
+        &config,
+        format!(
+            "[collector]\nstate_dir = {state:?}\n\n[archive]\npath = {archive:?}\n\n\
+             [archive.s3]\nendpoint = \"http://127.0.0.1:{port}\"\ncredentials_file = {creds:?}\n",
+            state = dir.path().join("state").display().to_string(),
+            port = moto.port,
+            creds = credentials_file(dir.path()).display().to_string(),
+        ),
+    )
+    .unwrap();
+    run_ok(
+        Command::new(bin("infra-collector"))
+            .args([
+                "import",
+                "--format",
+                "rfc3164",
+                "--hostname",
+                "linux-1",
+                "--config",
+            ])
+            .arg(&config)
+            .arg(loghub("Linux/Linux_2k.log")),
+    );
+    let env = [
+        (
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", moto.port),
+        ),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            credentials_file(dir.path()).display().to_string(),
+        ),
+    ];
+    let shell = run_ok(
+        Command::new(bin("infra-query"))
+            .args(["--archive", archive, "--format", "csv", "-c"])
+            .arg("SELECT count(*) FROM logs WHERE message ILIKE '%authentication failure%'")
+            .envs(env.clone()),
+    );
+    let want: usize = String::from_utf8(shell.stdout)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(want > 10, "{want}");
+
+    let port = free_port();
+    let log = dir.path().join("serve.log");
+    let _server = Killed(
+        Command::new(bin("infra-query"))
+            .args(["--archive", archive, "serve", "--http", &port.to_string()])
+            .envs(env)
+            .stdin(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, &log);
+    let (status, _, body) = get(
+        port,
+        "/api/query?q=%22authentication+failure%22&limit=50000",
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_lines(&body).len(), want);
+    let (status, _, body) = get(port, "/api/hits?q=%22authentication+failure%22", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_lines(&body).last().unwrap()["total"], want as i64);
+}

@@ -165,7 +165,7 @@ function Facets({ params, onPick }) {
   }, [JSON.stringify(params)]);
   if (!facets) return html`<aside class="muted">facets…</aside>`;
   const names = { hostname: "host", source: "source", severity: "severity", unit: "unit", process_name: "process" };
-  return html`<aside id="facets">${Object.entries(facets).map(([field, values]) => html`
+  return html`<aside id="facets">${Object.entries(facets).filter(([field]) => field !== "from_stats").map(([field, values]) => html`
     <h4>${names[field] || field}</h4>
     ${values.filter((v) => v.value !== null).map((v) => html`
       <div class="facet" data-field=${field} onClick=${() => onPick(names[field], v.value)}>

@@ -8,7 +8,7 @@
 //! | `/api/hits?q=&from=&to=&buckets=` | NDJSON: `{"from","to","step"}`, then `{"t","n"}` per bucket, slice by slice (newest first), then `{"done":true,"total"}` |
 //! | `/api/context?host=&source=&ts=&before=&after=&scope=source\|host\|fleet` | JSON `{"before","at","after"}`, each oldest first |
 //! | `/api/tail?q=` | Server-Sent Events `lines` (a JSON array of rows), `id` the ingestion cursor |
-//! | `/api/fields?q=&from=&to=` | JSON: exact counts of the top values of host, source, severity, unit and process |
+//! | `/api/fields?q=&from=&to=` | JSON: exact counts of the top values of host, source, severity, unit and process (from `stats` when it holds them exactly: `from_stats`) |
 //! | `/api/templates?q=&from=&to=` | JSON: templates with their exact count in the range and a sparkline |
 //! | `/api/anomalies?from=&to=` | JSON: anomalies, newest first |
 //! | `/api/trends?from=&to=&host=` | JSON: lines, bytes and error lines per hour and host (from `stats`) |
@@ -791,13 +791,23 @@ const FACETS: [&str; 5] = ["hostname", "source", "severity", "unit", "process_na
 pub async fn fields(State(state): State<AppState>, Query(p): Query<Params>) -> Response {
     let answer = async {
         let cond = condition(&p)?;
-        let table = Range::of(&p)?.table("logs");
+        let range = Range::of(&p)?;
         let limit = p.limit.unwrap_or(10).clamp(1, 1_000);
+        let from_stats = stats_answer_exactly(&state.ctx, &p, &range).await?;
         let queries = FACETS.iter().map(|field| {
-            let sql = format!(
-                "SELECT {field} AS value, count(*) AS n FROM {table} WHERE {cond} \
-                 GROUP BY 1 ORDER BY n DESC, value LIMIT {limit}"
-            );
+            let sql = if from_stats && STATS_FACETS.contains(field) {
+                format!(
+                    "SELECT {field} AS value, sum(lines) AS n FROM {} \
+                     GROUP BY 1 ORDER BY n DESC, value LIMIT {limit}",
+                    range.table("stats")
+                )
+            } else {
+                format!(
+                    "SELECT {field} AS value, count(*) AS n FROM {} WHERE {cond} \
+                     GROUP BY 1 ORDER BY n DESC, value LIMIT {limit}",
+                    range.table("logs")
+                )
+            };
             let ctx = state.ctx.clone();
             async move { rows(&ctx, &sql).await }
         });
@@ -806,6 +816,12 @@ pub async fn fields(State(state): State<AppState>, Query(p): Query<Params>) -> R
         for (field, values) in FACETS.iter().zip(found) {
             out.insert(field.to_string(), Value::Array(values));
         }
+        let answered: Vec<&str> = if from_stats {
+            STATS_FACETS.to_vec()
+        } else {
+            Vec::new()
+        };
+        out.insert("from_stats".into(), json!(answered));
         anyhow::Ok(Value::Object(out))
     }
     .await;
@@ -813,6 +829,32 @@ pub async fn fields(State(state): State<AppState>, Query(p): Query<Params>) -> R
         Ok(v) => json_response(v),
         Err(e) => bad_request(crate::error_message(&e)),
     }
+}
+
+/// The facets the `stats` rollups hold.
+const STATS_FACETS: [&str; 4] = ["hostname", "source", "severity", "process_name"];
+
+/// Whether `stats` gives the same counts as `logs` would: no search terms, a range of
+/// whole hours (stats rows are hours), and no rows in a local spool (stats are written
+/// with the archive's files, spool rows are in `logs` only).
+async fn stats_answer_exactly(ctx: &SessionContext, p: &Params, range: &Range) -> Result<bool> {
+    if !search::parse(p.q.as_deref().unwrap_or_default())?.is_empty() {
+        return Ok(false);
+    }
+    let whole_hours = |t: Option<DateTime<Utc>>| {
+        t.is_none_or(|t| t.timestamp_micros().rem_euclid(3_600_000_000) == 0)
+    };
+    if !whole_hours(range.from) || !whole_hours(range.to) {
+        return Ok(false);
+    }
+    let provider = ctx.table_provider("logs").await?;
+    let Some(fresh) = provider.downcast_ref::<crate::fresh::FreshLogs>() else {
+        return Ok(true);
+    };
+    let dir = fresh.spool_dir().to_path_buf();
+    let spool =
+        tokio::task::spawn_blocking(move || infralog_spool_format::read_spool(&dir)).await??;
+    Ok(spool.rows() == 0)
 }
 
 const SPARK_BUCKETS: i64 = 24;

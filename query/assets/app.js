@@ -280,8 +280,8 @@ function SearchView({ s, set, onContext }) {
         ${(s.from || s.to) && html`<option value="custom">custom</option>`}
         ${RANGES.map((r) => html`<option value=${r}>${r === "all" ? "all time" : "last " + r}</option>`)}</select>
       ${(s.from || s.to) && html`<span class="muted" id="custom-range">${fmtTs(s.from * 1000)} → ${fmtTs(s.to * 1000)}</span>`}
-      <button type="button" onClick=${() => { const name = prompt("Save this query as"); if (name) { localStorage.setItem("infralog.saved", JSON.stringify([...saved, { name, q: s.q }])); set({}); } }}>save</button>
-      ${saved.length > 0 && html`<select onChange=${(e) => e.target.value && set({ q: e.target.value })}>
+      <button type="button" id="save" onClick=${() => { const name = prompt("Save this query as"); if (name) { localStorage.setItem("infralog.saved", JSON.stringify([...saved, { name, q: s.q }])); set({}); } }}>save</button>
+      ${saved.length > 0 && html`<select id="saved" onChange=${(e) => e.target.value && set({ q: e.target.value })}>
         <option value="">saved…</option>${saved.map((x) => html`<option value=${x.q}>${x.name}</option>`)}</select>`}
       <${Export} rows=${rows} name="logs" />
     </form>

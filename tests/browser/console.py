@@ -69,6 +69,14 @@ def search_finds_expected_lines(page):
     exported = json.load(open(d.value.path()))
     check(len(exported) == EXPECTED["db3_lines"] and all("db-3" in r["message"] for r in exported), "JSON export")
     print("ok CSV and JSON export the rows")
+    page.once("dialog", lambda d: d.accept("db-3 failures"))
+    page.click("#save")
+    page.wait_for_selector("#saved")
+    page.goto(f"{BASE}/?q=heartbeat&range=all")
+    page.select_option("#saved", label="db-3 failures")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('q') === 'replica db-3'")
+    check(status_count(page) == EXPECTED["db3_lines"], "the saved query runs again")
+    print("ok a saved query comes back")
 
 
 def histogram_zoom_narrows_rows(page):

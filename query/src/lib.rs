@@ -16,6 +16,8 @@
 //! - [`chart`]: charts of a result, in the terminal and as PNG / SVG;
 //! - [`report`]: the morning overview, as text or one HTML file;
 //! - [`pg`]: `serve --pg`, the archive over the PostgreSQL wire protocol, read-only;
+//! - [`search`]: the console's search syntax (`word host:h severity>=warning -x`) as SQL;
+//! - [`http`]: `serve --http`, the web console and its streaming API, read-only;
 //! - [`repl`] and [`complete`]: the interactive shell and its completion.
 
 pub mod archive_store;
@@ -23,10 +25,12 @@ pub mod catalog;
 pub mod chart;
 pub mod complete;
 pub mod fresh;
+pub mod http;
 pub mod output;
 pub mod pg;
 pub mod repl;
 pub mod report;
+pub mod search;
 pub mod windows;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! infra-query [--archive DIR|URL] [-c SQL]... [-f FILE]... [--format table|csv|json]
 //!             [--tz ZONE] [--chart FILE.png|svg] [-o FILE]
 //! infra-query serve --pg [HOST:]PORT --password-file FILE [--pg-user NAME]
+//! infra-query serve --http [HOST:]PORT [--token-file FILE]
 //! infra-query report [--since 24h] [--host H] [--html FILE]
 //! ```
 //! With `-c` or `-f` the statements run in order (all `-c` first, then the files) and the
@@ -69,14 +70,23 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the archive over the PostgreSQL wire protocol, read-only.
+    /// Serve the archive read-only: over the PostgreSQL wire protocol (`--pg`), as the
+    /// web console and its HTTP API (`--http`), or both.
+    #[command(group(clap::ArgGroup::new("listener").required(true).multiple(true).args(["pg", "http"])))]
     Serve {
         /// Listen here: `PORT`, `:PORT` (loopback) or `HOST:PORT`.
-        #[arg(long, value_name = "[HOST:]PORT")]
-        pg: String,
+        #[arg(long, value_name = "[HOST:]PORT", requires = "password_file")]
+        pg: Option<String>,
         /// The password clients give (the file's first line).
         #[arg(long, value_name = "FILE")]
-        password_file: PathBuf,
+        password_file: Option<PathBuf>,
+        /// The web console: listen here (`PORT` and `:PORT` mean loopback).
+        #[arg(long, value_name = "[HOST:]PORT")]
+        http: Option<String>,
+        /// The token the console's clients send (the file's first line); required when
+        /// `--http` listens beyond loopback.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// The user name clients log in as.
         #[arg(long, default_value = infralog_query::pg::DEFAULT_USER)]
         pg_user: String,
@@ -183,13 +193,50 @@ async fn run(args: Args) -> Result<()> {
             pg,
             password_file,
             pg_user,
+            http,
+            token_file,
         }) => {
-            let opts = infralog_query::pg::PgOptions {
-                addr: infralog_query::pg::parse_addr(pg)?,
-                user: pg_user.clone(),
-                password: infralog_query::pg::read_password_file(password_file)?,
+            let http = match http {
+                Some(addr) => {
+                    let opts = infralog_query::http::HttpOptions {
+                        addr: infralog_query::pg::parse_addr(addr).map_err(|_| {
+                            anyhow::anyhow!(
+                                "--http {addr:?} is not an address: write 8080, :8080 or \
+                                 127.0.0.1:8080"
+                            )
+                        })?,
+                        token: token_file
+                            .as_deref()
+                            .map(infralog_query::pg::read_password_file)
+                            .transpose()?,
+                    };
+                    // Refused before anything listens.
+                    opts.check()?;
+                    Some(opts)
+                }
+                None => None,
             };
-            infralog_query::pg::serve(ctx, &opts).await
+            let pg = match (pg, password_file) {
+                (Some(addr), Some(file)) => Some(infralog_query::pg::PgOptions {
+                    addr: infralog_query::pg::parse_addr(addr)?,
+                    user: pg_user.clone(),
+                    password: infralog_query::pg::read_password_file(file)?,
+                }),
+                _ => None,
+            };
+            let serve_pg = async {
+                match &pg {
+                    Some(opts) => infralog_query::pg::serve(ctx.clone(), opts).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let serve_http = async {
+                match &http {
+                    Some(opts) => infralog_query::http::serve(ctx.clone(), opts).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::try_join!(serve_pg, serve_http).map(|_| ())
         }
         Some(Command::Report { since, host, html }) => {
             let display = infralog_query::output::Display::new(args.tz.as_deref())?;

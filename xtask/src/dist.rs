@@ -1,5 +1,5 @@
-//! `cargo xtask dist`: the Debian package, built with `dpkg-deb` from the release
-//! binaries (or, for the install test, from binaries already built): both binaries, the
+//! `cargo xtask dist`: the Debian package, built with `dpkg-deb` from the binaries of the
+//! `dist` profile (or, for the install test, from binaries already built): both binaries, the
 //! systemd unit, the default configuration as a conffile under /etc/infralog, a system
 //! user and group `infralog` (the archive's group, for people who query it), and the state
 //! directory /var/lib/infralog.
@@ -19,7 +19,7 @@ pub const PACKAGE: &str = "infralog";
 pub struct DistOptions {
     /// Take the binaries from here instead of building them (release).
     pub bin_dir: Option<PathBuf>,
-    /// Where the .deb is written (default: `<target>/dist`).
+    /// Where the .deb is written (default: `<target>/deb`).
     pub out_dir: Option<PathBuf>,
     /// No compression: for the install test, which packs debug binaries.
     pub fast: bool,
@@ -104,8 +104,20 @@ pub fn dist(opts: &DistOptions) -> Result<PathBuf> {
     let (collector, query) = match &opts.bin_dir {
         Some(d) => (d.join(COLLECTOR.bin), d.join(QUERY.bin)),
         None => {
+            // The `dist` profile of the workspace manifest: what packages ship.
             let report = crate::setup::run()?;
-            (COLLECTOR.build(&report, &ws)?, QUERY.build(&report, &ws)?)
+            let status = crate::util::cargo(&report)
+                .args(["build", "--profile", "dist"])
+                .args(["-p", COLLECTOR.package, "--bin", COLLECTOR.bin])
+                .args(["-p", QUERY.package, "--bin", QUERY.bin])
+                .current_dir(&ws.root)
+                .status()
+                .context("running cargo build --profile dist")?;
+            if !status.success() {
+                bail!("cargo build --profile dist failed");
+            }
+            let dir = ws.target_dir.join("dist");
+            (dir.join(COLLECTOR.bin), dir.join(QUERY.bin))
         }
     };
     for b in [&collector, &query] {
@@ -114,7 +126,7 @@ pub fn dist(opts: &DistOptions) -> Result<PathBuf> {
         }
     }
     let version = version(&ws)?;
-    let out_dir = (opts.out_dir.clone()).unwrap_or_else(|| ws.target_dir.join("dist"));
+    let out_dir = (opts.out_dir.clone()).unwrap_or_else(|| ws.target_dir.join("deb"));
     let root = out_dir.join(format!("{PACKAGE}-{version}.root"));
     if root.exists() {
         fs::remove_dir_all(&root)?;

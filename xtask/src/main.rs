@@ -63,12 +63,13 @@ enum Task {
         args: Vec<String>,
     },
     /// The Debian package (binaries, systemd unit, /etc/infralog config, system user,
-    /// state directory) from release builds of the two binaries; prints its path.
+    /// state directory) from the two binaries built with the `dist` profile; prints its
+    /// path.
     Dist {
         /// Pack the binaries in this directory instead of building them.
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
-        /// Where to write the .deb (default: <target>/dist).
+        /// Where to write the .deb (default: <target>/deb).
         #[arg(long)]
         out_dir: Option<std::path::PathBuf>,
         /// No compression (quick, for tests).

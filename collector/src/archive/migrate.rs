@@ -1,5 +1,7 @@
 //! `infra-collector migrate`: rewrites the archive's files of an older schema version
-//! (today: version 1) as files of the current version, partition by partition.
+//! (today: version 1) as files of the current version, partition by partition, and
+//! backfills the hourly `stats` file of every `logs` file that has none (archives written
+//! before the `stats` table existed).
 //!
 //! Nothing here is needed to *read* an old archive — infra-query casts old files on read —
 //! but other engines read the archive as written (Spark refuses version 1's nanosecond
@@ -44,12 +46,16 @@ use anyhow::{Context, Result, bail};
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
-use infralog_schemas::{LOGS_TABLE, SCHEMA_VERSION, SCHEMA_VERSION_KEY, logs_file_schema, v1};
+use infralog_schemas::{
+    LOGS_TABLE, SCHEMA_VERSION, SCHEMA_VERSION_KEY, STATS_TABLE, col, logs_file_schema, v1,
+};
 
 use super::parquet::{EncodeOptions, encode_with};
+use super::stats::Rollup;
 
 /// Suffix of the temporary file a rewrite goes to before it replaces the old one.
 const TEMP_SUFFIX: &str = ".migrating";
@@ -66,6 +72,9 @@ pub struct MigrateReport {
     pub bytes_after: u64,
     /// Temporary files of an interrupted earlier run, removed.
     pub stale_removed: u64,
+    /// `stats` files written for `logs` files that had none (or that would be, with
+    /// `--dry-run`).
+    pub stats_backfilled: u64,
     /// Files left as they are, with the reason.
     pub failed: Vec<(PathBuf, String)>,
 }
@@ -95,7 +104,9 @@ pub fn migrate(root: &Path, dry_run: bool, encode: &EncodeOptions) -> Result<Mig
         }
     }
     for path in files {
-        if let Err(e) = migrate_file(&path, dry_run, encode, &mut report) {
+        let done = migrate_file(&path, dry_run, encode, &mut report)
+            .and_then(|()| backfill_stats(root, &path, dry_run, encode, &mut report));
+        if let Err(e) = done {
             report.failed.push((path, format!("{e:#}")));
         }
     }
@@ -183,6 +194,61 @@ fn migrate_file(
     Ok(())
 }
 
+/// Writes the `stats` file of the `logs` file `logs` when it has none: the same name in the
+/// same partition of the `stats` table, as the archiver writes it, so that compaction and
+/// the naming rule treat it as theirs.
+fn backfill_stats(
+    root: &Path,
+    logs: &Path,
+    dry_run: bool,
+    encode: &EncodeOptions,
+    report: &mut MigrateReport,
+) -> Result<()> {
+    let rel = logs
+        .strip_prefix(root.join(LOGS_TABLE))
+        .context("file outside the logs table")?;
+    let stats = root.join(STATS_TABLE).join(rel);
+    if stats.exists() {
+        return Ok(());
+    }
+    if dry_run {
+        report.stats_backfilled += 1;
+        return Ok(());
+    }
+    let file = File::open(logs).context("cannot open")?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let wanted = [
+        col::TIMESTAMP,
+        col::SOURCE,
+        col::PROCESS_NAME,
+        col::SEVERITY,
+        col::MESSAGE,
+    ];
+    let indices: Vec<usize> = builder
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| wanted.contains(&f.name().as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let batches = builder
+        .with_projection(mask)
+        .build()?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rollup = Rollup::new();
+    for b in &batches {
+        rollup.add_logs(b)?;
+    }
+    let bytes = rollup.encode(encode, Vec::new())?;
+    let dir = stats.parent().context("stats file has no directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    replace(&stats, &bytes)?;
+    report.stats_backfilled += 1;
+    Ok(())
+}
+
 /// Reads a version 1 file and casts every column to the current file schema.
 fn read_as_current(file: File) -> Result<Vec<RecordBatch>> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
@@ -257,7 +323,6 @@ mod tests {
         StringBuilder, TimestampNanosecondArray, UInt8Array, UInt32Array, UInt64Array,
     };
     use arrow::datatypes::{Int8Type, Int64Type, TimestampMicrosecondType};
-    use infralog_schemas::col;
     use parquet::arrow::ArrowWriter;
     use parquet::file::metadata::KeyValue;
     use parquet::file::properties::WriterProperties;
@@ -386,8 +451,24 @@ mod tests {
         let uid = batch.column_by_name(col::UID).unwrap();
         assert_eq!(uid.as_primitive::<Int64Type>().value(0), u32::MAX as i64);
 
+        // Neither file had hourly stats: both got theirs, counted from their rows.
+        assert_eq!((dry.stats_backfilled, report.stats_backfilled), (2, 2));
+        let stats = dir.path().join("stats/hostname=h/log_date=2026-11-22");
+        for (name, lines) in [("a-00001.parquet", 3), ("b-00001.parquet", 1)] {
+            let (_, batch) = read(&stats.join(name));
+            let counted: i64 = batch
+                .column_by_name(col::LINES)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .sum();
+            assert_eq!(counted, lines, "{name}");
+        }
+
         let again = migrate(dir.path(), false, &opts).unwrap();
         assert_eq!((again.migrated, again.current), (0, 2));
+        assert_eq!(again.stats_backfilled, 0, "stats are written once");
     }
 
     #[test]

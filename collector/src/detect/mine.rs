@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use super::miner::{Miner, MinerConfig};
 use super::state::TemplateState;
 use crate::lines::LineReader;
+use crate::parse::json::Known;
 use crate::parse::{Format, ParseContext, parse_line};
 
 /// What part of each line is mined.
@@ -23,6 +24,9 @@ pub enum MineFormat {
     Rfc5424,
     /// The whole line.
     Raw,
+    /// JSON application log lines: the message field, as the file and net sources map it
+    /// (the whole line when it is not a JSON object or has no message).
+    Json,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +55,7 @@ pub fn mine_files(
         boot_unix_ns: None,
     };
     let mut ids = Vec::new();
+    let mut json_message = Vec::new();
     for path in files {
         let f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut lines = LineReader::new(
@@ -66,6 +71,17 @@ pub fn mine_files(
                 MineFormat::Auto => parse_line(Format::Auto, line.bytes, &ctx).message,
                 MineFormat::Rfc3164 => parse_line(Format::Rfc3164, line.bytes, &ctx).message,
                 MineFormat::Rfc5424 => parse_line(Format::Rfc5424, line.bytes, &ctx).message,
+                MineFormat::Json => match crate::parse::json::parse_app(line.bytes)
+                    .ok()
+                    .and_then(|app| app.get(Known::Message))
+                {
+                    Some(v) => {
+                        json_message.clear();
+                        v.write_text(&mut json_message);
+                        &json_message
+                    }
+                    None => line.bytes,
+                },
             };
             ids.push(miner.add(message, 0));
         }
@@ -84,4 +100,43 @@ pub fn mine_files(
         templates: miner.len(),
         evicted: miner.evicted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mine_text(text: &str, format: MineFormat) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in.log");
+        std::fs::write(&file, text).unwrap();
+        let mut out = Vec::new();
+        mine_files(&[file], format, None, &mut out).unwrap();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn json_lines_are_mined_on_their_message_field() {
+        let rows = mine_text(
+            "{\"ts\":\"2026-12-07T10:00:00Z\",\"level\":\"info\",\"message\":\"user 12 logged in\",\"req\":\"a1\"}\n\
+             {\"level\":\"warn\",\"msg\":\"user 4711 logged in\",\"req\":\"b2\"}\n\
+             not json at all\n",
+            MineFormat::Json,
+        );
+        assert_eq!(rows.len(), 3);
+        let id = |r: &str| r.split(',').nth(1).unwrap().to_string();
+        // The two messages share a template whatever the other fields say.
+        assert_eq!(id(&rows[0]), id(&rows[1]));
+        assert!(rows[0].ends_with(",\"user <*> logged in\""), "{rows:?}");
+        // A line that is not JSON is mined whole, as the sources keep it.
+        assert!(rows[2].ends_with(",\"not json at all\""), "{rows:?}");
+        // Mined raw, the JSON syntax would be part of the template.
+        let raw = mine_text("{\"message\":\"user 12 logged in\"}\n", MineFormat::Raw);
+        assert!(raw[0].contains("message"), "{raw:?}");
+    }
 }

@@ -74,6 +74,24 @@ fn current_boot_id() -> String {
         .unwrap_or_else(|_| "unknown-boot".into())
 }
 
+/// Opens the kernel log for reading; a refusal says what grants it.
+pub fn open(path: &Path) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            let hint = if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                // README, Troubleshooting; tests/tests/advice.rs follows this advice.
+                " (reading the kernel log needs CAP_SYSLOG while kernel.dmesg_restrict = 1: \
+                 run as root, or give the binary CAP_SYSLOG)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot open {}: {e}{hint}", path.display())
+        })
+}
+
 /// Starts the source on its own thread. Fails only if /dev/kmsg cannot be opened.
 pub fn spawn(
     ctx: SourceContext,
@@ -81,11 +99,7 @@ pub fn spawn(
     callers: Option<Receiver<KernelCaller>>,
     max_message_bytes: usize,
 ) -> Result<(JoinHandle<Result<()>>, Arc<KmsgStats>)> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
+    let file = open(path)?;
     let stats = Arc::new(KmsgStats::default());
     let boot_id = current_boot_id();
     let resume = match ctx.checkpoints.load(CHECKPOINT_KEY)? {

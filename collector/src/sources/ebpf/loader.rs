@@ -244,6 +244,11 @@ fn raise_memlock() {
 
 /// Loads the object (maps created, no program loaded yet); also says whether the
 /// `iov_iter` layout (needed by the fentry syslog hook) is known.
+/// What a process without the privilege to load eBPF programs is told (README,
+/// Troubleshooting; `tests/tests/advice.rs` follows it).
+pub const NOT_PERMITTED: &str = "not permitted to load eBPF programs (run as root, or give the \
+     binary CAP_BPF,CAP_PERFMON,CAP_SYSLOG,CAP_DAC_READ_SEARCH)";
+
 pub fn load(cfg: &EbpfConfig) -> Result<(Ebpf, bool)> {
     if let Some(why) = not_built_reason() {
         bail!("eBPF not built in: {why}");
@@ -258,8 +263,16 @@ pub fn load(cfg: &EbpfConfig) -> Result<(Ebpf, bool)> {
         .override_global("CONSOLE_MSG_LOC", &msg_loc, true)
         .map_max_entries("EVENTS", ring)
         .load(OBJECT)
-        .map_err(|e| anyhow!(e))
-        .context("cannot load the eBPF object")?;
+        .map_err(|e| {
+            let e = anyhow!(e).context("cannot load the eBPF object");
+            // Creating the first map is the first privileged step: its EPERM means the
+            // process lacks the capabilities, which the user can fix, not a kernel refusal.
+            if format!("{e:#}").contains("Operation not permitted") {
+                e.context(NOT_PERMITTED)
+            } else {
+                e
+            }
+        })?;
     Ok((ebpf, config.have_iter != 0))
 }
 

@@ -239,14 +239,7 @@ pub fn spawn(
     let attached = match loader::attach(cfg) {
         Ok(a) => a,
         Err(e) => {
-            let mut why = format!("{e:#}");
-            if why.contains("Operation not permitted") && why.contains("map") {
-                why = format!(
-                    "not permitted to load eBPF programs (needs root, or CAP_BPF and \
-                     CAP_PERFMON): {why}"
-                );
-            }
-            let status = EbpfStatus::unavailable(why);
+            let status = EbpfStatus::unavailable(format!("{e:#}"));
             tracing::warn!("{}", status.summary());
             return Ok(status);
         }

@@ -80,6 +80,48 @@ fn is_journal_file(p: &Path) -> bool {
         .is_some_and(|e| e == "journal" || e == "journal~")
 }
 
+/// What to do about [`access_problems`] (README, Troubleshooting; `tests/tests/advice.rs`
+/// follows it).
+pub const ACCESS_ADVICE: &str =
+    "run as root, or add the collector's user to the systemd-journal group";
+
+/// What the collector's user may not read below the configured directories: a directory
+/// it cannot list or a journal file it cannot open, each with the reason. journald makes
+/// its files readable by root and the systemd-journal group only, so a collector run as
+/// another user finds the directories and reads nothing from them.
+pub fn access_problems(root: &Path, dirs: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    let check_dir = |dir: &Path, out: &mut Vec<String>| -> Vec<PathBuf> {
+        match std::fs::read_dir(dir) {
+            Ok(rd) => rd.flatten().map(|e| e.path()).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => {
+                out.push(format!("cannot list {}: {e}", dir.display()));
+                Vec::new()
+            }
+        }
+    };
+    for dir in dirs {
+        for p in check_dir(&under_root(root, dir), &mut out) {
+            let below = if p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_namespace_dir_name)
+            {
+                check_dir(&p, &mut out)
+            } else {
+                vec![p]
+            };
+            for f in below.iter().filter(|f| is_journal_file(f)) {
+                if let Err(e) = std::fs::File::open(f) {
+                    out.push(format!("cannot read {}: {e}", f.display()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// `root` joined with an absolute `dir` (`/host` + `/var/log/journal`).
 pub fn under_root(root: &Path, dir: &Path) -> PathBuf {
     root.join(dir.strip_prefix("/").unwrap_or(dir))

@@ -149,6 +149,16 @@ impl Plan {
             return Ok(None);
         }
         let found = cfg.namespaces();
+        let problems = dirs::access_problems(&cfg.root, &cfg.directories);
+        if !problems.is_empty() {
+            let n = problems.len();
+            tracing::warn!(
+                "journald: {n} journal file(s) or directories not readable ({}): {}{}",
+                dirs::ACCESS_ADVICE,
+                problems[..n.min(3)].join("; "),
+                if n > 3 { "; ..." } else { "" }
+            );
+        }
         if found.is_empty() {
             tracing::info!(
                 "journald source not started: no journal namespace directory in {:?} (root {})",

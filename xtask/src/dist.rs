@@ -21,7 +21,8 @@ pub struct DistOptions {
     pub bin_dir: Option<PathBuf>,
     /// Where the .deb is written (default: `<target>/deb`).
     pub out_dir: Option<PathBuf>,
-    /// No compression: for the install test, which packs debug binaries.
+    /// No compression and no split debug info: for the install test, which packs debug
+    /// binaries.
     pub fast: bool,
 }
 
@@ -106,15 +107,19 @@ pub fn dist(opts: &DistOptions) -> Result<PathBuf> {
         None => {
             // The `dist` profile of the workspace manifest: what packages ship.
             let report = crate::setup::run()?;
-            let status = crate::util::cargo(&report)
-                .args(["build", "--profile", "dist"])
-                .args(["-p", COLLECTOR.package, "--bin", COLLECTOR.bin])
-                .args(["-p", QUERY.package, "--bin", QUERY.bin])
-                .current_dir(&ws.root)
-                .status()
-                .context("running cargo build --profile dist")?;
-            if !status.success() {
-                bail!("cargo build --profile dist failed");
+            // One build per binary: built together, cargo would give the collector the
+            // features DataFusion turns on in shared dependencies (codecs, kernels) and
+            // make it megabytes bigger.
+            for b in [&COLLECTOR, &QUERY] {
+                let status = crate::util::cargo(&report)
+                    .args(["build", "--profile", "dist"])
+                    .args(["-p", b.package, "--bin", b.bin])
+                    .current_dir(&ws.root)
+                    .status()
+                    .context("running cargo build --profile dist")?;
+                if !status.success() {
+                    bail!("cargo build --profile dist -p {} failed", b.package);
+                }
             }
             let dir = ws.target_dir.join("dist");
             (dir.join(COLLECTOR.bin), dir.join(QUERY.bin))
@@ -131,8 +136,16 @@ pub fn dist(opts: &DistOptions) -> Result<PathBuf> {
     if root.exists() {
         fs::remove_dir_all(&root)?;
     }
-    copy(&collector, &root.join("usr/bin/infra-collector"), 0o755)?;
-    copy(&query, &root.join("usr/bin/infra-query"), 0o755)?;
+    if opts.fast {
+        copy(&collector, &root.join("usr/bin/infra-collector"), 0o755)?;
+        copy(&query, &root.join("usr/bin/infra-query"), 0o755)?;
+    } else {
+        let debug_dir = out_dir.join(format!("{PACKAGE}_{version}.debug"));
+        for (b, name) in [(&collector, "infra-collector"), (&query, "infra-query")] {
+            split_debug(b, &root.join("usr/bin").join(name), &debug_dir.join(name))?;
+        }
+        println!("debug info: {}", debug_dir.display());
+    }
     let deploy = ws.root.join("deploy");
     copy(
         &deploy.join("infra-collector.service"),
@@ -188,6 +201,39 @@ pub fn dist(opts: &DistOptions) -> Result<PathBuf> {
     fs::remove_dir_all(&root)?;
     println!("{}", deb.display());
     Ok(deb)
+}
+
+/// Ships `bin` stripped as `to`, its debug info (line tables) kept in `debug` and named in
+/// the binary's `.gnu_debuglink`, so gdb, perf and symbolizers find it when it is installed
+/// beside it or under /usr/lib/debug, and a backtrace from a user can be symbolized later.
+fn split_debug(bin: &Path, to: &Path, debug: &Path) -> Result<()> {
+    for d in [to.parent(), debug.parent()].into_iter().flatten() {
+        fs::create_dir_all(d)?;
+    }
+    let objcopy = |args: &[&std::ffi::OsStr]| -> Result<()> {
+        let status = Command::new("objcopy")
+            .args(args)
+            .status()
+            .context("running objcopy (binutils)")?;
+        if !status.success() {
+            bail!("objcopy {args:?} failed: {status}");
+        }
+        Ok(())
+    };
+    objcopy(&[
+        "--only-keep-debug".as_ref(),
+        bin.as_os_str(),
+        debug.as_os_str(),
+    ])?;
+    let link = format!("--add-gnu-debuglink={}", debug.display());
+    objcopy(&[
+        "--strip-all".as_ref(),
+        link.as_ref(),
+        bin.as_os_str(),
+        to.as_os_str(),
+    ])?;
+    fs::set_permissions(to, fs::Permissions::from_mode(0o755))?;
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> Result<u64> {

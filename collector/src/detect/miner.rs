@@ -6,7 +6,10 @@
 //! token count and first token. The template sharing the largest fraction of its constant
 //! tokens with the line takes it if that fraction reaches [`MinerConfig::similarity`];
 //! tokens where they differ become `<*>` in the template, which is then a new *version*
-//! of the same template (same id). Otherwise the line starts a new template.
+//! of the same template (same id). Otherwise the line starts a new template. One
+//! exception: a line that differs in a single word starts a sibling template the first
+//! time that word changes, and generalises the template only at the third word there
+//! (see `Miner::second_word`).
 //!
 //! Ids are stable: a template's id is a hash of the text of its first version
 //! ([`template_id`]), so it never changes when the template is generalised, and two

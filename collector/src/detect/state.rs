@@ -305,7 +305,12 @@ mod tests {
         let before = mine(
             &mut m,
             &mut st,
-            &["disk sda is full", "user alice logged in now"],
+            &[
+                "disk sda is full",
+                "user alice logged in now",
+                // A second user is a sibling template (the miner's two-word rule).
+                "user bob logged in now",
+            ],
         );
         st.snapshot(&m).unwrap();
         // After the snapshot: a new version of one template and a new template, only in
@@ -313,7 +318,7 @@ mod tests {
         let after = mine(
             &mut m,
             &mut st,
-            &["user bob logged in now", "fan speed low"],
+            &["user carol logged in now", "fan speed low"],
         );
         assert_eq!(after[0], before[1]);
         std::fs::OpenOptions::new()
@@ -326,7 +331,7 @@ mod tests {
 
         let mut r = Miner::new(MinerConfig::default());
         let _st = TemplateState::open(dir.path(), &mut r).unwrap();
-        assert_eq!(r.len(), 3);
+        assert_eq!(r.len(), 4);
         let t = r.get(before[1]).unwrap();
         assert_eq!(
             (t.version, t.text().as_str()),
@@ -335,7 +340,8 @@ mod tests {
         assert!(r.get(after[1]).is_some());
         // The recovered miner gives the lines the same ids, and changes nothing.
         for (line, id) in [
-            ("user carol logged in now", before[1]),
+            ("user dave logged in now", before[1]),
+            ("user bob logged in now", before[2]),
             ("disk sda is full", before[0]),
             ("fan speed low", after[1]),
         ] {
@@ -349,6 +355,6 @@ mod tests {
         let mut r2 = Miner::new(MinerConfig::default());
         let _st = TemplateState::open(dir.path(), &mut r2).unwrap();
         assert!(r2.get(more[0]).is_some());
-        assert_eq!(r2.len(), 4);
+        assert_eq!(r2.len(), 5);
     }
 }

@@ -1,12 +1,12 @@
 //! The template miner's grouping accuracy on the labelled Loghub 2k samples, with the one
 //! default configuration: the mean must stay above the floor measured when it was written
-//! (0.947 on the 8 development systems; BENCHMARKS.md), so that a change to masking or
+//! (0.964 on the 8 development systems; BENCHMARKS.md; the issue asks for 0.95), so that a change to masking or
 //! matching that loses accuracy fails here.
 
 use infralog_benches::loghub::{self, grouping_accuracy};
 use infralog_collector::detect::{Miner, MinerConfig};
 
-const MEAN_FLOOR: f64 = 0.94;
+const MEAN_FLOOR: f64 = 0.95;
 
 #[test]
 fn mean_grouping_accuracy_stays_above_the_floor() {

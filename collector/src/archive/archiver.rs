@@ -304,6 +304,7 @@ impl Worker {
         let mut built = built;
         let mut delay = Duration::from_millis(500);
         let mut attempts_while_stopping = 0;
+        let mut failures = 0u64;
         loop {
             let result = match &built {
                 Ok(files) => self.store(seg, files),
@@ -316,12 +317,32 @@ impl Worker {
                 }
                 Err(SegmentError::Io(e)) => Err(anyhow!("{e:#}")),
             };
-            let Err(e) = result else { return true };
+            let Err(e) = result else {
+                if failures > 0 {
+                    tracing::warn!(
+                        segment = %seg.path.display(),
+                        "archived the spool segment after {failures} failed attempt(s)"
+                    );
+                }
+                return true;
+            };
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                segment = %seg.path.display(),
-                "cannot archive spool segment (retrying in {delay:?}): {e:#}"
-            );
+            failures += 1;
+            // One line when the archive fails, one when it is back: an S3 outage retried
+            // every 10 s must not fill the host's log (each attempt is counted in the
+            // metrics; the retries show at debug level).
+            if failures == 1 {
+                tracing::warn!(
+                    segment = %seg.path.display(),
+                    "cannot archive spool segment (retrying with backoff, up to every 10 s): {e:#}"
+                );
+            } else {
+                tracing::debug!(
+                    segment = %seg.path.display(),
+                    attempt = failures,
+                    "cannot archive spool segment (retrying in {delay:?}): {e:#}"
+                );
+            }
             if self.shutdown.load(Ordering::Relaxed) {
                 attempts_while_stopping += 1;
                 if attempts_while_stopping >= 3 {

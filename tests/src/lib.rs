@@ -64,6 +64,28 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     out
 }
 
+/// Where an import writes: an archive directory, or the archive (local or S3) a
+/// configuration file names.
+pub enum ImportTo<'a> {
+    Archive(&'a Path),
+    Config(&'a Path),
+}
+
+/// `infra-collector import --format rfc3164 --hostname <host>` of `file` (most tests use
+/// loghub's Linux sample) into `to`, panicking when it fails.
+pub fn import_rfc3164(host: &str, to: ImportTo<'_>, file: &Path) -> Output {
+    let (flag, path) = match to {
+        ImportTo::Archive(p) => ("--archive", p),
+        ImportTo::Config(p) => ("--config", p),
+    };
+    run_ok(
+        Command::new(bin("infra-collector"))
+            .args(["import", "--format", "rfc3164", "--hostname", host, flag])
+            .arg(path)
+            .arg(file),
+    )
+}
+
 /// Runs `infra-query --archive <archive> --format csv -c <sql>` and returns the rows
 /// (without the header), each split on commas.
 pub fn query_csv(archive: &Path, sql: &str) -> Vec<Vec<String>> {

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infralog_tests::http_support::free_port;
-use infralog_tests::{bin, query_csv, repo_root, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, query_csv, repo_root, run_ok};
 
 const MIN: i64 = 60_000_000;
 /// 2026-03-02T00:00:00Z.
@@ -482,18 +482,10 @@ fn the_api_over_s3() {
         ),
     )
     .unwrap();
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "linux-1",
-                "--config",
-            ])
-            .arg(&config)
-            .arg(loghub("Linux/Linux_2k.log")),
+    import_rfc3164(
+        "linux-1",
+        ImportTo::Config(&config),
+        &loghub("Linux/Linux_2k.log"),
     );
     let env = [
         (

@@ -6,22 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use infralog_tests::{bin, loghub, python, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, loghub, python, run_ok};
 
 fn archive(dir: &Path) -> PathBuf {
     let archive = dir.join("archive");
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "chart-host",
-                "--archive",
-            ])
-            .arg(&archive)
-            .arg(loghub("Linux/Linux_2k.log")),
+    import_rfc3164(
+        "chart-host",
+        ImportTo::Archive(&archive),
+        &loghub("Linux/Linux_2k.log"),
     );
     archive
 }

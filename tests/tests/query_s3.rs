@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use infralog_tests::s3_support::{Moto, credentials_file};
-use infralog_tests::{bin, loghub, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, loghub, run_ok};
 
 fn import(name: &str, archive: &str, dir: &Path, moto: &Moto) {
     let config = dir.join(format!("{name}.toml"));
@@ -21,18 +21,10 @@ fn import(name: &str, archive: &str, dir: &Path, moto: &Moto) {
     )
     .unwrap();
     for host in ["linux-1", "linux-2"] {
-        run_ok(
-            Command::new(bin("infra-collector"))
-                .args([
-                    "import",
-                    "--format",
-                    "rfc3164",
-                    "--hostname",
-                    host,
-                    "--config",
-                ])
-                .arg(&config)
-                .arg(loghub("Linux/Linux_2k.log")),
+        import_rfc3164(
+            host,
+            ImportTo::Config(&config),
+            &loghub("Linux/Linux_2k.log"),
         );
     }
 }

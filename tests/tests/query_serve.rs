@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use infralog_tests::s3_support::free_port;
-use infralog_tests::{bin, loghub, query_csv, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, loghub, query_csv, run_ok};
 
 const PASSWORD: &str = "s3cr3t-for-tests";
 
@@ -102,18 +102,10 @@ impl Drop for Server {
 /// An archive made by the collector from loghub's Linux sample.
 fn archive(dir: &Path) -> PathBuf {
     let archive = dir.join("archive");
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "pg-host",
-                "--archive",
-            ])
-            .arg(&archive)
-            .arg(loghub("Linux/Linux_2k.log")),
+    import_rfc3164(
+        "pg-host",
+        ImportTo::Archive(&archive),
+        &loghub("Linux/Linux_2k.log"),
     );
     archive
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use infralog_tests::{bin, loghub, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, loghub, run_ok};
 
 struct Tmux {
     socket: String,
@@ -137,18 +137,10 @@ impl Drop for Tmux {
 fn shell_session_in_tmux() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "shell-host",
-                "--archive",
-            ])
-            .arg(&archive)
-            .arg(loghub("Linux/Linux_2k.log")),
+    import_rfc3164(
+        "shell-host",
+        ImportTo::Archive(&archive),
+        &loghub("Linux/Linux_2k.log"),
     );
     let t = Tmux::start(&archive);
 

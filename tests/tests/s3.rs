@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use infralog_tests::s3_support::{Moto, Relay, credentials_file, python_over_s3};
-use infralog_tests::{bin, loghub, python, run_ok};
+use infralog_tests::{ImportTo, bin, import_rfc3164, loghub, python, run_ok};
 
 fn s3_config(dir: &Path, endpoint_port: u16, bucket: &str, prefix: &str, spool: &str) -> String {
     let path = dir.join("collector.toml");
@@ -33,33 +33,9 @@ fn import_to_s3_reads_back_the_same_as_a_local_archive() {
     let dir = tempfile::tempdir().unwrap();
     let config = s3_config(dir.path(), moto.port, "logs-a", "fleet/prod", "");
     let input = loghub("Linux/Linux_2k.log");
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "h1",
-                "--config",
-            ])
-            .arg(&config)
-            .arg(&input),
-    );
+    import_rfc3164("h1", ImportTo::Config(Path::new(&config)), &input);
     let local = dir.path().join("local");
-    run_ok(
-        Command::new(bin("infra-collector"))
-            .args([
-                "import",
-                "--format",
-                "rfc3164",
-                "--hostname",
-                "h1",
-                "--archive",
-            ])
-            .arg(&local)
-            .arg(&input),
-    );
+    import_rfc3164("h1", ImportTo::Archive(&local), &input);
     let query = "SELECT process_name, count(*) AS n, CAST(min(timestamp) AS VARCHAR) AS first FROM logs \
                  GROUP BY 1 ORDER BY 1";
     let from_s3 = python_over_s3(

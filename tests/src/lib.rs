@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 pub mod ebpf_support;
 pub mod forward_support;
 pub mod http_support;
+pub mod incident;
 pub mod journal_support;
 pub mod net_support;
 pub mod s3_support;

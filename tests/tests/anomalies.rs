@@ -9,48 +9,7 @@ use std::process::Command;
 
 use infralog_tests::{bin, python, query_csv, run_ok};
 
-const MIN: i64 = 60_000_000;
-/// 2026-03-02T00:00:00Z.
-const T0: i64 = 1_772_409_600_000_000;
-
-fn line(host: &str, at_us: i64, pri: u8, msg: &str) -> String {
-    let t = chrono::DateTime::from_timestamp(at_us / 1_000_000, 0)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ");
-    format!("<{pri}>1 {t} {host} app 7 - - {msg}\n")
-}
-
-/// h1 and h2 log 20 lines a minute for 3 hours; h2 has an error storm at 2:00–2:05, h1
-/// is silent from 2:30 on while h2 goes on.
-fn history() -> String {
-    let mut out = Vec::new();
-    for m in 0..180i64 {
-        for i in 0..20i64 {
-            let at = T0 + m * MIN + i * 3_000_000;
-            for host in ["h1", "h2"] {
-                if host == "h1" && m >= 150 {
-                    continue;
-                }
-                let msg = match i % 4 {
-                    0 => format!("session {} opened for user u{}", m * 20 + i, i),
-                    1 => format!("served /static/img{}.png in {} ms", i, m % 17),
-                    2 => format!("queue depth {} workers {}", i * 3, 8),
-                    _ => format!("heartbeat ok seq={}", m * 20 + i),
-                };
-                out.push((at, line(host, at, 14, &msg)));
-            }
-            if (120..125).contains(&m) {
-                for j in 0..4 {
-                    let at = at + j * 500_000;
-                    let msg = format!("write to replica db-{} failed: connection reset by peer", j);
-                    out.push((at, line("h2", at, 11, &msg)));
-                }
-            }
-        }
-    }
-    out.sort_by_key(|l| l.0);
-    out.into_iter().map(|l| l.1).collect()
-}
+use infralog_tests::incident::history;
 
 fn import(archive: &Path, file: &Path) {
     run_ok(

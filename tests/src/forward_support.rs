@@ -188,6 +188,25 @@ impl Collector {
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits (60 s at most) until `needle` is in the log `times` times.
+    pub fn wait_log(&self, needle: &str, times: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.log_text().matches(needle).count() < times {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} ({times}x) in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` (SIGHUP: reload) to the running collector.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
 }
 
 impl Drop for Collector {

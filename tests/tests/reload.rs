@@ -7,13 +7,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use infralog_tests::forward_support::Collector;
 use infralog_tests::http_support::{free_port, get};
-use infralog_tests::{bin, query_csv};
+use infralog_tests::query_csv;
 
 fn config(root: &Path, port: u16, inputs: &[&str], seal_secs: u32, extra: &str) -> String {
     let paths: Vec<String> = (inputs.iter())
@@ -69,28 +69,8 @@ fn sighup_under_load_loses_and_doubles_nothing() {
     File::create(root.join("b.log")).unwrap();
     fs::write(&cfg, config(root, port, &["a.log"], 1, "")).unwrap();
     let log = root.join("collector.log");
-    let mut child = Command::new(bin("infra-collector"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let read_log = || fs::read_to_string(&log).unwrap_or_default();
-    let wait_log = |needle: &str, times: usize| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while read_log().matches(needle).count() < times {
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} ({times}x) in the log:\n{}",
-                read_log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    wait_log("infra-collector running", 1);
+    let mut c = Collector::start(&cfg, &log);
+    c.wait_log("infra-collector running", 1);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (a_n, b_n) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -98,13 +78,12 @@ fn sighup_under_load_loses_and_doubles_nothing() {
     let b = writer(root.join("b.log"), "b", stop.clone(), b_n.clone());
     let hup = |text: String| {
         fs::write(&cfg, text).unwrap();
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
+        c.signal(libc::SIGHUP);
     };
     std::thread::sleep(Duration::from_millis(700));
     // 1. A new input: the file source restarts and picks b.log up from its start.
     hup(config(root, port, &["a.log", "b.log"], 1, ""));
-    wait_log("configuration reloaded: restarted file", 1);
+    c.wait_log("configuration reloaded: restarted file", 1);
     std::thread::sleep(Duration::from_millis(700));
     // 2. A misspelt key: refused with its line, the running configuration kept.
     hup(config(
@@ -114,18 +93,22 @@ fn sighup_under_load_loses_and_doubles_nothing() {
         1,
         "poll_intervall_ms = 5",
     ));
-    wait_log("reload refused", 1);
-    assert!(read_log().contains("poll_intervall_ms"), "{}", read_log());
+    c.wait_log("reload refused", 1);
+    assert!(
+        c.log_text().contains("poll_intervall_ms"),
+        "{}",
+        c.log_text()
+    );
     std::thread::sleep(Duration::from_millis(700));
     // 3. A spool setting: the whole collector restarts in the process.
     hup(config(root, port, &["a.log", "b.log"], 2, ""));
-    wait_log("configuration reloaded: restarted", 2);
+    c.wait_log("configuration reloaded: restarted", 2);
     std::thread::sleep(Duration::from_millis(700));
     // 4. Again a file input change and an unchanged file, back to back.
     hup(config(root, port, &["b.log", "a.log"], 2, ""));
-    wait_log("configuration reloaded", 3);
+    c.wait_log("configuration reloaded", 3);
     hup(config(root, port, &["b.log", "a.log"], 2, ""));
-    wait_log("configuration reloaded: no source or target changed", 1);
+    c.wait_log("configuration reloaded: no source or target changed", 1);
     std::thread::sleep(Duration::from_millis(700));
     stop.store(true, Ordering::Relaxed);
     a.join().unwrap();
@@ -147,15 +130,12 @@ fn sighup_under_load_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{status}\n{}", read_log());
+    c.stop();
 
     let archive = root.join("archive");
     eprintln!(
         "{total} lines written; the collector's log:\n{}",
-        read_log()
+        c.log_text()
     );
     let rows = query_csv(
         &archive,
@@ -165,7 +145,7 @@ fn sighup_under_load_loses_and_doubles_nothing() {
         rows[0],
         [total.to_string(), total.to_string()],
         "every line once (count, distinct):\n{}",
-        read_log()
+        c.log_text()
     );
 }
 
@@ -180,24 +160,8 @@ fn a_reload_adds_and_moves_a_net_listener() {
     File::create(root.join("a.log")).unwrap();
     fs::write(&cfg, config(root, port, &["a.log"], 1, "")).unwrap();
     let log = root.join("collector.log");
-    let mut child = Command::new(bin("infra-collector"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as i32;
-    let read_log = || fs::read_to_string(&log).unwrap_or_default();
-    let wait_log = |needle: &str, times: usize| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while read_log().matches(needle).count() < times {
-            assert!(Instant::now() < deadline, "no {needle:?}:\n{}", read_log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    wait_log("infra-collector running", 1);
+    let mut c = Collector::start(&cfg, &log);
+    c.wait_log("infra-collector running", 1);
     let mut sent = 0;
     for (round, listen) in [free_port(), free_port()].into_iter().enumerate() {
         let listener = format!(
@@ -208,9 +172,8 @@ fn a_reload_adds_and_moves_a_net_listener() {
             format!("{}{listener}", config(root, port, &["a.log"], 1, "")),
         )
         .unwrap();
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGHUP) };
-        wait_log("configuration reloaded: restarted net", round + 1);
+        c.signal(libc::SIGHUP);
+        c.wait_log("configuration reloaded: restarted net", round + 1);
         let mut conn = std::net::TcpStream::connect(("127.0.0.1", listen)).unwrap();
         let mut text = String::new();
         for i in 0..500 {
@@ -234,9 +197,7 @@ fn a_reload_adds_and_moves_a_net_listener() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
-    assert!(child.wait().unwrap().success(), "{}", read_log());
+    c.stop();
     let rows = query_csv(
         &root.join("archive"),
         "SELECT count(*), count(DISTINCT message) FROM logs WHERE source = 'net'",
@@ -245,6 +206,6 @@ fn a_reload_adds_and_moves_a_net_listener() {
         rows[0],
         [sent.to_string(), sent.to_string()],
         "{}",
-        read_log()
+        c.log_text()
     );
 }

@@ -220,7 +220,8 @@ impl Miner {
         let key = bucket_key(&masked);
         let best = self.best_match(key, &masked);
         let id = match best {
-            Some(slot) if !self.second_word(key, slot, &masked) => {
+            // A full match (the common case once templates are learnt) changes no word.
+            Some((slot, sim)) if sim == 1.0 || !self.second_word(key, slot, &masked) => {
                 self.absorb(slot, &masked, at_us)
             }
             _ => self.create(key, &masked, line, at_us),
@@ -229,7 +230,8 @@ impl Miner {
         id
     }
 
-    fn best_match(&self, key: u64, masked: &Masked) -> Option<u32> {
+    /// The most similar template of the bucket, if similar enough, and its similarity.
+    fn best_match(&self, key: u64, masked: &Masked) -> Option<(u32, f64)> {
         let bucket = self.buckets.get(&key)?;
         let mut best: Option<(u32, f64, usize)> = None;
         for &slot in bucket {
@@ -246,7 +248,7 @@ impl Miner {
             }
         }
         best.filter(|&(_, sim, _)| sim >= self.config.similarity)
-            .map(|(s, _, _)| s)
+            .map(|(s, sim, _)| (s, sim))
     }
 
     /// Whether the line differs from the template in `slot` in exactly one position, a

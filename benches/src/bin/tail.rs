@@ -40,6 +40,9 @@ struct Args {
     corpus_dir: PathBuf,
     #[arg(long, default_value_os_t = corpus::default_templates_dir())]
     templates: PathBuf,
+    /// `spool.seal_secs` of the collector under test (its default is 30).
+    #[arg(long, default_value_t = 30)]
+    seal_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,7 +76,7 @@ fn main() -> Result<()> {
     let mut runs = Vec::new();
     for i in 0..a.runs {
         let dir = fresh(&work.join(format!("catchup-{i}")))?;
-        let config = write_config(&dir, &corpus)?;
+        let config = write_config(&dir, &corpus, a.seal_secs)?;
         sync();
         let run = wait_measured(
             Command::new(&collector)
@@ -109,17 +112,18 @@ fn main() -> Result<()> {
     }
 
     if a.rate > 0 {
-        live(&collector, &work, &corpus, a.rate, a.seconds)?;
+        live(&collector, &work, &corpus, &a)?;
     }
     Ok(())
 }
 
 /// Tails a file the harness appends to at `rate` lines/s for `seconds`.
-fn live(collector: &Path, work: &Path, corpus: &Path, rate: u64, seconds: u64) -> Result<()> {
+fn live(collector: &Path, work: &Path, corpus: &Path, a: &Args) -> Result<()> {
+    let (rate, seconds) = (a.rate, a.seconds);
     let dir = fresh(&work.join("live"))?;
     let log = dir.join("live.log");
     std::fs::File::create(&log)?;
-    let config = write_config(&dir, &log)?;
+    let config = write_config(&dir, &log, a.seal_secs)?;
     let child = Command::new(collector)
         .args(["run", "--config"])
         .arg(&config)
@@ -184,13 +188,13 @@ fn fresh(dir: &Path) -> Result<PathBuf> {
 
 /// The corpus is dated in the past: retention is off, or the collector's first housekeeping
 /// would delete what it just archived.
-fn write_config(dir: &Path, file: &Path) -> Result<PathBuf> {
+fn write_config(dir: &Path, file: &Path, seal_secs: u64) -> Result<PathBuf> {
     let config = dir.join("collector.toml");
     std::fs::write(
         &config,
         format!(
             "[collector]\nhostname = \"bench\"\nstate_dir = {state:?}\n\n\
-             [archive]\npath = {archive:?}\n\n[spool]\nseal_secs = 1\n\n\
+             [archive]\npath = {archive:?}\n\n[spool]\nseal_secs = {seal_secs}\n\n\
              [retention]\ndays = 0\n\n\
              [sources.kmsg]\nenabled = false\n\n[sources.ebpf]\nenabled = false\n\n\
              [sources.journald]\nenabled = false\n\n\

@@ -14,6 +14,7 @@ runs and the script says so.
 """
 
 import argparse
+import datetime
 import json
 import os
 import socket
@@ -99,13 +100,15 @@ def main():
 
     con = duckdb.connect()
     glob = f"{a.archive}/logs/*/*/*.parquet"
-    lo, hi = con.sql(
-        f"SELECT min(timestamp), max(timestamp) FROM read_parquet('{glob}')"
+    # Epoch milliseconds: a TIMESTAMPTZ into Python would need pytz.
+    lo, hi = con.execute(
+        f"SELECT epoch_ms(min(timestamp)), epoch_ms(max(timestamp)) FROM read_parquet('{glob}')"
     ).fetchone()
-    day = lo.date()
+    lo, hi = (datetime.datetime.fromtimestamp(t / 1000, datetime.timezone.utc) for t in (lo, hi))
+    day = lo.date() + datetime.timedelta(days=1)  # the first whole day
     day_from = f"{day}T00:00:00Z"
-    day_to = f"{day.fromordinal(day.toordinal() + 1)}T00:00:00Z"
-    rows = con.sql(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
+    day_to = f"{day + datetime.timedelta(days=1)}T00:00:00Z"
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
     con.close()
     print(f"archive {a.archive}: {rows:,} rows, {lo} .. {hi}; histogram day {day}")
 
@@ -148,10 +151,10 @@ def main():
             cold_ok &= drop_caches()
             c = duckdb.connect()
             t = time.perf_counter()
-            c.sql(sql).fetchall()
+            c.sql(sql).to_arrow_table()
             record(("duckdb", name), True, time.perf_counter() - t)
             t = time.perf_counter()
-            c.sql(sql).fetchall()
+            c.sql(sql).to_arrow_table()
             record(("duckdb", name), False, time.perf_counter() - t)
             c.close()
 

@@ -412,3 +412,66 @@ fn an_unreadable_syslog_buffer_is_reported_by_the_program_at_debug_level_only() 
         "eBPF diagnostics shown at the default level:\n{log}"
     );
 }
+
+/// The ring buffer filled for real: the collector is stopped (SIGSTOP) while a client
+/// sends a thousand datagrams into a one-page ring. Nearly all are dropped and counted;
+/// the program's "ring buffer full" diagnostic appears, but rate-limited (one line per
+/// second per CPU), not once per drop.
+#[test]
+fn a_full_ring_buffer_is_reported_rarely_and_counted_exactly() {
+    if !privileged_or_skip(
+        "a_full_ring_buffer_is_reported_rarely_and_counted_exactly",
+        missing_root(),
+    ) {
+        return;
+    }
+    assert!(
+        collector_has_ebpf(),
+        "infra-collector has no [sources.ebpf]"
+    );
+    let mut s = DevLogScenario::new();
+    s.setup = "unset INFRALOG_LOG\nexport RUST_LOG=debug".into();
+    s.ebpf_config = "ringbuf_bytes = 4096".into();
+    let py = python();
+    let senders = format!(
+        r#"
+kill -STOP $cap
+{py} - <<'PY' >> $T/senders
+import os, socket
+print("flooder", os.getpid(), open("/proc/self/comm").read().strip(), os.getuid(), flush=True)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.connect("/dev/log")
+for i in range(1000):
+    c.send(b"<13>Dec  7 23:00:00 flooder: " + str(i).encode() + b" " + b"x" * 1000)
+PY
+kill -CONT $cap
+"#
+    );
+    let out = s.run(Capturer::Collector, &senders);
+    assert_ran(&s, &out);
+    let log = s.capture_log();
+    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
+    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
+    assert!(get("dropped") >= 900, "{log}");
+    let full_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ring buffer full"))
+        .collect();
+    for l in &full_lines {
+        eprintln!("diagnostic: {l}");
+    }
+    eprintln!("dropped: {}", get("dropped"));
+    let full = full_lines.len();
+    assert!(
+        full >= 1,
+        "no ring-full diagnostic for {} drops\n{log}",
+        get("dropped")
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The flood lasts well under two seconds: at most two lines per CPU.
+    assert!(
+        full <= 2 * cpus,
+        "{full} ring-full lines for {} drops on {cpus} CPUs: not rate-limited",
+        get("dropped")
+    );
+}

@@ -430,3 +430,21 @@ pub fn probe_hooks(cfg: &EbpfConfig) -> Result<Vec<HookAttempt>> {
         })
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::aya_log_level;
+    use tracing::level_filters::LevelFilter;
+
+    /// At the default `info` the programs must not write their debug diagnostics at all;
+    /// at `debug` they must.
+    #[test]
+    fn programs_log_only_what_our_filter_shows() {
+        let debug = aya_log::Level::Debug as u8;
+        assert!(aya_log_level(LevelFilter::INFO) < debug);
+        assert!(aya_log_level(LevelFilter::WARN) < debug);
+        assert_eq!(aya_log_level(LevelFilter::OFF), 0);
+        assert_eq!(aya_log_level(LevelFilter::DEBUG), debug);
+        assert!(aya_log_level(LevelFilter::TRACE) > debug);
+    }
+}

@@ -13,20 +13,28 @@
 //! BTF. Every kernel pointer is read with `bpf_probe_read_kernel`, every user pointer with
 //! `bpf_probe_read_user`. Events (header + text) go to one ring buffer; per-CPU counters
 //! count what was sent, dropped (ring full), faulted (unreadable text) and truncated.
+//!
+//! The failure branches (and only they) also report through aya-log at debug level, which
+//! the collector shows with `RUST_LOG=debug`. Each kind of failure logs at most once per
+//! second per CPU ([`log_due`]): a flood of failures (a full ring at a million events a
+//! second, a client sending bad pointers in a loop) costs one line a second, and the line
+//! carries the CPU's running count, so nothing about the rate is hidden.
 #![no_std]
 #![no_main]
 
 use aya_ebpf::EbpfContext as _;
 use aya_ebpf::helpers::{
     bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
-    bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns, bpf_probe_read_kernel,
-    bpf_probe_read_kernel_buf, bpf_probe_read_user, bpf_probe_read_user_buf,
+    bpf_get_current_task, bpf_get_current_uid_gid, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
+    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_user,
+    bpf_probe_read_user_buf,
 };
 use aya_ebpf::macros::{btf_tracepoint, fentry, map, raw_tracepoint, tracepoint};
 use aya_ebpf::maps::{HashMap, PerCpuArray, RingBuf};
 use aya_ebpf::programs::{
     BtfTracePointContext, FEntryContext, RawTracePointContext, TracePointContext,
 };
+use aya_log_ebpf::debug;
 use collector_ebpf_common::*;
 
 /// Patched by the collector before load (`EbpfLoader::override_global("CONFIG", ..)`).
@@ -84,12 +92,55 @@ static DEVLOG: HashMap<DevIno, u32> = HashMap::with_max_entries(MAX_DEVLOG_INODE
 #[map]
 static STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 
+/// Counts one `stat` on this CPU; returns the CPU's count so far.
 #[inline(always)]
-fn count(stat: u32) {
-    if let Some(p) = STATS.get_ptr_mut(stat) {
+fn count(stat: u32) -> u64 {
+    match STATS.get_ptr_mut(stat) {
         // SAFETY: per-CPU slot, programs do not migrate while running.
-        unsafe { *p += 1 }
+        Some(p) => unsafe {
+            *p += 1;
+            *p
+        },
+        None => 0,
     }
+}
+
+// What a diagnostic is about: one rate-limit slot each.
+const DIAG_USER_FAULT: u32 = 0;
+const DIAG_RING_FULL: u32 = 1;
+const DIAG_KERNEL_READ: u32 = 2;
+const DIAG_BAD_LENGTH: u32 = 3;
+const DIAG_COUNT: u32 = 4;
+const DIAG_INTERVAL_NS: u64 = 1_000_000_000;
+
+/// Printk records are at most 1 KiB (`PRINTKRB_RECORD_MAX`); a console text much longer
+/// than that means the record was read at the wrong place (a stale offset).
+const CONSOLE_LEN_SANE: usize = 8 * 1024;
+
+/// When each kind of diagnostic was last logged on this CPU (`bpf_ktime_get_ns`).
+#[map]
+static DIAG_AT: PerCpuArray<u64> = PerCpuArray::with_max_entries(DIAG_COUNT, 0);
+
+/// Whether a diagnostic of this kind may be logged now: at most one per second per CPU.
+/// Called only on failure branches, never for an event that went through.
+#[inline(always)]
+fn log_due(diag: u32) -> bool {
+    let Some(p) = DIAG_AT.get_ptr_mut(diag) else {
+        return false;
+    };
+    // SAFETY: helper without preconditions; per-CPU slot.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let last = unsafe { &mut *p };
+    if *last != 0 && now.wrapping_sub(*last) < DIAG_INTERVAL_NS {
+        return false;
+    }
+    *last = now;
+    true
+}
+
+#[inline(always)]
+fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
 /// Reads a `T` at kernel address `addr`.
@@ -156,9 +207,19 @@ fn submit(s: &mut Scratch, len: usize) {
     let Some(out) = bytes.get(..HEADER_LEN + n) else {
         return;
     };
-    match EVENTS.output::<[u8]>(out, 0) {
-        Ok(()) => count(STAT_SENT),
-        Err(_) => count(STAT_DROPPED),
+    if EVENTS.output::<[u8]>(out, 0).is_ok() {
+        count(STAT_SENT);
+        return;
+    }
+    let dropped = count(STAT_DROPPED);
+    if log_due(DIAG_RING_FULL) {
+        debug!(
+            &(),
+            "ring buffer full: event of pid {} dropped ({} dropped on this CPU so far; \
+             raise sources.ebpf.ringbuf_bytes)",
+            current_tgid(),
+            dropped
+        );
     }
 }
 
@@ -213,6 +274,12 @@ pub fn kmsg_tp_console(ctx: TracePointContext) -> i32 {
     let at = unsafe { core::ptr::read_volatile(&raw const CONSOLE_MSG_LOC) } as usize;
     // SAFETY: bounded read inside the tracepoint record.
     let Ok(loc) = (unsafe { ctx.read_at::<u32>(at) }) else {
+        if log_due(DIAG_KERNEL_READ) {
+            debug!(
+                &ctx,
+                "printk/console record unreadable at offset {} (CONSOLE_MSG_LOC)", at
+            );
+        }
         return 0;
     };
     let off = (loc & 0xffff) as u64;
@@ -248,6 +315,15 @@ fn emit_console(text: u64, len: usize, hook: u8) {
         }
     }
     s.event.header.orig_len = len as u32;
+    if len > CONSOLE_LEN_SANE && log_due(DIAG_BAD_LENGTH) {
+        debug!(
+            &(),
+            "console text of {} bytes from hook {}: longer than any printk record, \
+             the tracepoint arguments may be read at the wrong offsets",
+            len,
+            hook
+        );
+    }
     let n = if len > MAX_DATA {
         s.event.header.flags |= FLAG_TRUNCATED;
         MAX_DATA
@@ -258,8 +334,18 @@ fn emit_console(text: u64, len: usize, hook: u8) {
         return;
     };
     // SAFETY: kernel pointer from the tracepoint; the helper checks it.
-    if unsafe { bpf_probe_read_kernel_buf(text as *const u8, dst) }.is_err() {
-        count(STAT_FAULTED);
+    if let Err(e) = unsafe { bpf_probe_read_kernel_buf(text as *const u8, dst) } {
+        let faulted = count(STAT_FAULTED);
+        if log_due(DIAG_KERNEL_READ) {
+            debug!(
+                &(),
+                "console text of {} bytes unreadable (error {}, hook {}; {} faults on this CPU)",
+                n,
+                e,
+                hook,
+                faulted
+            );
+        }
         return;
     }
     submit(s, n);
@@ -409,10 +495,40 @@ fn copy_user(s: &mut Scratch, buf: u64, len: u64) -> Option<usize> {
     Some(n)
 }
 
+/// Counts and reports a syslog send whose user memory could not be read (the syscall
+/// itself will fail with EFAULT).
+#[inline(always)]
+fn user_fault(what: &str) {
+    let faulted = count(STAT_FAULTED);
+    if log_due(DIAG_USER_FAULT) {
+        debug!(
+            &(),
+            "syslog send by pid {}: {} unreadable (bpf_probe_read_user failed; {} faults on this CPU)",
+            current_tgid(),
+            what,
+            faulted
+        );
+    }
+}
+
+/// Reports a kernel structure walk that failed: with offsets from this kernel's BTF it
+/// cannot, so the offsets do not fit (or the BTF is not the running kernel's).
+#[inline(always)]
+fn kernel_read_failed(hook: &str, err: i32) {
+    if log_due(DIAG_KERNEL_READ) {
+        debug!(
+            &(),
+            "{}: kernel read failed (error {}): the BTF offsets may not fit this kernel",
+            hook,
+            err
+        );
+    }
+}
+
 #[inline(always)]
 fn finish_syslog(s: &mut Scratch, copied: Option<(usize, u64)>) {
     let Some((n, orig)) = copied else {
-        count(STAT_FAULTED);
+        user_fault("message buffer");
         return;
     };
     s.event.header.orig_len = if orig > u32::MAX as u64 {
@@ -430,7 +546,9 @@ fn finish_syslog(s: &mut Scratch, copied: Option<(usize, u64)>) {
 /// AF_UNIX datagram send, whatever the syscall (write, send*, io_uring).
 #[fentry(function = "unix_dgram_sendmsg")]
 pub fn syslog_unix_dgram_sendmsg(ctx: FEntryContext) -> i32 {
-    let _ = try_unix_dgram_sendmsg(&ctx);
+    if let Err(e) = try_unix_dgram_sendmsg(&ctx) {
+        kernel_read_failed("fentry/unix_dgram_sendmsg", e);
+    }
     0
 }
 
@@ -497,7 +615,9 @@ pub fn syslog_sys_enter(ctx: RawTracePointContext) -> i32 {
     {
         return 0;
     }
-    let _ = try_sys_enter(ctx.arg(0), id);
+    if let Err(e) = try_sys_enter(ctx.arg(0), id) {
+        kernel_read_failed("raw_tp/sys_enter", e);
+    }
     0
 }
 
@@ -572,7 +692,10 @@ fn try_sys_enter(regs: u64, id: u32) -> Result<(), i32> {
         name = syscall_arg(regs, 4)?;
         namelen = syscall_arg(regs, 5)? as u32;
     } else {
-        let m: UserMsghdr = uread(syscall_arg(regs, 1)?)?;
+        let Ok(m) = uread::<UserMsghdr>(syscall_arg(regs, 1)?) else {
+            user_fault("msghdr");
+            return Ok(());
+        };
         name = m.name;
         namelen = m.namelen;
         iov = m.iov;

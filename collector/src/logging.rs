@@ -82,10 +82,13 @@ where
     }
 }
 
-/// Installs the subscriber; `INFRALOG_LOG` is the filter (default `info`).
+/// Installs the subscriber; `INFRALOG_LOG` is the filter, else `RUST_LOG` (the variable
+/// Rust tools and aya users know), else `info`.
 pub fn init(format: LogFormat, colour: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("INFRALOG_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = ["INFRALOG_LOG", "RUST_LOG"]
+        .into_iter()
+        .find_map(|var| tracing_subscriber::EnvFilter::try_from_env(var).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -51,6 +51,8 @@ pub struct DevLogScenario {
     pub setup: String,
     /// Extra arguments for `ebpf_load capture`.
     pub harness_args: String,
+    /// Extra `[sources.ebpf]` lines for the collector.
+    pub ebpf_config: String,
 }
 
 impl DevLogScenario {
@@ -75,6 +77,7 @@ impl DevLogScenario {
             received,
             setup: String::new(),
             harness_args: String::new(),
+            ebpf_config: String::new(),
         }
     }
 
@@ -105,11 +108,12 @@ impl DevLogScenario {
                         "[collector]\nhostname = \"ebpf-test\"\nstate_dir = {:?}\n\
                          chunk_max_age_ms = 100\n\n[archive]\npath = {:?}\n\n\
                          [sources.kmsg]\nenabled = true\n\n[sources.ebpf]\nenabled = true\n\
-                         devlog_paths = [\"/dev/log\"]\n\n[sources.journald]\nenabled = false\n\n\
+                         devlog_paths = [\"/dev/log\"]\n{}\n\n[sources.journald]\nenabled = false\n\n\
                          [sources.file]\nenabled = false\n\n\
                          [sources.containers]\ndocker = false\ncri = false\n",
                         t.join("state").display().to_string(),
-                        self.archive().display().to_string()
+                        self.archive().display().to_string(),
+                        self.ebpf_config
                     ),
                 )
                 .unwrap();

@@ -342,3 +342,136 @@ fn console_tracepoint_fallback_attributes_kmsg_lines() {
     );
     assert_no_drops(&s);
 }
+
+/// Runs a sender that writes to /dev/log from an unmapped buffer (the syscall fails with
+/// EFAULT, the program cannot read it either), then a good line, with the collector's log
+/// filter set by `env` (shell `export`/`unset` lines). Returns (capture log, sender pid).
+fn unreadable_buffer_scenario(env: &str, marker: &str) -> (DevLogScenario, String, i32) {
+    let mut s = DevLogScenario::new();
+    s.setup = env.to_string();
+    let py = python();
+    let senders = format!(
+        r#"
+{py} - <<'PY' >> $T/senders
+import ctypes, errno, os, socket
+print("faulter", os.getpid(), open("/proc/self/comm").read().strip(), os.getuid(), flush=True)
+libc = ctypes.CDLL(None, use_errno=True)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.connect("/dev/log")
+# Address 8 is never mapped: write(2) fails with EFAULT.
+r = libc.write(c.fileno(), ctypes.c_void_p(8), ctypes.c_size_t(64))
+assert r == -1 and ctypes.get_errno() == errno.EFAULT, (r, ctypes.get_errno())
+c.send(b"<13>Dec  7 23:00:00 faulter: {marker} after the fault")
+PY
+"#
+    );
+    let out = s.run(Capturer::Collector, &senders);
+    assert_ran(&s, &out);
+    let log = s.capture_log();
+    let (_, pid, _, _) = s.senders().into_iter().next().expect("sender ran");
+    let rows = rows_with(&s, marker, "");
+    assert_eq!(rows.len(), 1, "the good line is archived once\n{log}");
+    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
+    let faulted = stats.iter().find(|(k, _)| k == "faulted").map(|(_, v)| *v);
+    assert_eq!(faulted, Some(1), "the unreadable buffer is counted\n{log}");
+    (s, log, pid)
+}
+
+#[test]
+fn an_unreadable_syslog_buffer_is_reported_by_the_program_at_debug_level_only() {
+    if !privileged_or_skip(
+        "an_unreadable_syslog_buffer_is_reported_by_the_program_at_debug_level_only",
+        missing_root(),
+    ) {
+        return;
+    }
+    assert!(
+        collector_has_ebpf(),
+        "infra-collector has no [sources.ebpf]"
+    );
+    let m = format!("ebpf-diag-{}", nonce());
+    let (_s, log, pid) =
+        unreadable_buffer_scenario("unset INFRALOG_LOG\nexport RUST_LOG=debug", &m);
+    let want = format!("syslog send by pid {pid}: message buffer unreadable");
+    let line = log
+        .lines()
+        .find(|l| l.contains(&want))
+        .unwrap_or_else(|| panic!("no eBPF diagnostic {want:?} at RUST_LOG=debug in\n{log}"));
+    eprintln!("diagnostic: {line}");
+    assert!(line.contains("DEBUG"), "{line}");
+    assert!(
+        line.contains("collector_ebpf"),
+        "target is the eBPF crate: {line}"
+    );
+    assert!(!log.contains("eBPF diagnostics unavailable"), "{log}");
+
+    let m = format!("ebpf-diag-quiet-{}", nonce());
+    let (_s, log, _) = unreadable_buffer_scenario("unset INFRALOG_LOG RUST_LOG", &m);
+    assert!(
+        !log.contains("unreadable"),
+        "eBPF diagnostics shown at the default level:\n{log}"
+    );
+}
+
+/// The ring buffer filled for real: the collector is stopped (SIGSTOP) while a client
+/// sends a thousand datagrams into a one-page ring. Nearly all are dropped and counted;
+/// the program's "ring buffer full" diagnostic appears, but rate-limited (one line per
+/// second per CPU), not once per drop.
+#[test]
+fn a_full_ring_buffer_is_reported_rarely_and_counted_exactly() {
+    if !privileged_or_skip(
+        "a_full_ring_buffer_is_reported_rarely_and_counted_exactly",
+        missing_root(),
+    ) {
+        return;
+    }
+    assert!(
+        collector_has_ebpf(),
+        "infra-collector has no [sources.ebpf]"
+    );
+    let mut s = DevLogScenario::new();
+    s.setup = "unset INFRALOG_LOG\nexport RUST_LOG=debug".into();
+    s.ebpf_config = "ringbuf_bytes = 4096".into();
+    let py = python();
+    let senders = format!(
+        r#"
+kill -STOP $cap
+{py} - <<'PY' >> $T/senders
+import os, socket
+print("flooder", os.getpid(), open("/proc/self/comm").read().strip(), os.getuid(), flush=True)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+c.connect("/dev/log")
+for i in range(1000):
+    c.send(b"<13>Dec  7 23:00:00 flooder: " + str(i).encode() + b" " + b"x" * 1000)
+PY
+kill -CONT $cap
+"#
+    );
+    let out = s.run(Capturer::Collector, &senders);
+    assert_ran(&s, &out);
+    let log = s.capture_log();
+    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
+    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
+    assert!(get("dropped") >= 900, "{log}");
+    let full_lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ring buffer full"))
+        .collect();
+    for l in &full_lines {
+        eprintln!("diagnostic: {l}");
+    }
+    eprintln!("dropped: {}", get("dropped"));
+    let full = full_lines.len();
+    assert!(
+        full >= 1,
+        "no ring-full diagnostic for {} drops\n{log}",
+        get("dropped")
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The flood lasts well under two seconds: at most two lines per CPU.
+    assert!(
+        full <= 2 * cpus,
+        "{full} ring-full lines for {} drops on {cpus} CPUs: not rate-limited",
+        get("dropped")
+    );
+}

@@ -258,9 +258,12 @@ pub fn load(cfg: &EbpfConfig) -> Result<(Ebpf, bool)> {
     let msg_loc = console_msg_loc();
     raise_memlock();
     let ring = cfg.ringbuf_bytes.next_power_of_two().max(4096);
+    let log_level = aya_log_level(tracing::level_filters::LevelFilter::current());
     let ebpf = EbpfLoader::new()
         .override_global("CONFIG", &config, true)
         .override_global("CONSOLE_MSG_LOC", &msg_loc, true)
+        // Not required: an object built without aya-log still loads.
+        .override_global(aya_log::LEVEL, &log_level, false)
         .map_max_entries("EVENTS", ring)
         .load(OBJECT)
         .map_err(|e| {
@@ -274,6 +277,23 @@ pub fn load(cfg: &EbpfConfig) -> Result<(Ebpf, bool)> {
             }
         })?;
     Ok((ebpf, config.have_iter != 0))
+}
+
+/// The most verbose aya-log level the programs may emit (`AYA_LOG_LEVEL`): what our own
+/// subscriber shows at most, so that at the default `info` the debug diagnostics are not
+/// even written to the log ring.
+pub fn aya_log_level(max: tracing::level_filters::LevelFilter) -> u8 {
+    use aya_log::Level;
+    use tracing::level_filters::LevelFilter;
+    let level = match max {
+        LevelFilter::OFF => return 0,
+        LevelFilter::ERROR => Level::Error,
+        LevelFilter::WARN => Level::Warn,
+        LevelFilter::INFO => Level::Info,
+        LevelFilter::DEBUG => Level::Debug,
+        _ => Level::Trace,
+    };
+    level as u8
 }
 
 /// The error as reported, with a hint for the refusals this project has met.
@@ -409,4 +429,22 @@ pub fn probe_hooks(cfg: &EbpfConfig) -> Result<Vec<HookAttempt>> {
             result: try_attach(&mut ebpf, h, kbtf.as_ref(), have_iter).map_err(|e| explain(h, e)),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::aya_log_level;
+    use tracing::level_filters::LevelFilter;
+
+    /// At the default `info` the programs must not write their debug diagnostics at all;
+    /// at `debug` they must.
+    #[test]
+    fn programs_log_only_what_our_filter_shows() {
+        let debug = aya_log::Level::Debug as u8;
+        assert!(aya_log_level(LevelFilter::INFO) < debug);
+        assert!(aya_log_level(LevelFilter::WARN) < debug);
+        assert_eq!(aya_log_level(LevelFilter::OFF), 0);
+        assert_eq!(aya_log_level(LevelFilter::DEBUG), debug);
+        assert!(aya_log_level(LevelFilter::TRACE) > debug);
+    }
 }

@@ -30,6 +30,14 @@
 //! When eBPF is not permitted or not built in, [`spawn`] logs one line and returns a
 //! status saying so: the collector goes on with its userspace sources.
 //!
+//! The programs' diagnostics (a user buffer that cannot be read, the ring buffer full, a
+//! kernel read or length that means the BTF offsets do not fit) arrive through aya-log:
+//! the reader thread drains its ring next to the events ring, and the `log` records become
+//! our tracing events (tracing-subscriber's `tracing-log` bridge, installed with the
+//! subscriber), target `collector_ebpf`, level debug: shown with `RUST_LOG=debug` (or
+//! `INFRALOG_LOG=debug`). At a quieter level the programs are told not to write them
+//! ([`loader::aya_log_level`]). If the logger cannot start, one warning; capture goes on.
+//!
 //! Limits, by hook:
 //! * `raw_tp/sys_enter` (the syslog hook where fentry is refused) sees write, writev,
 //!   sendto and sendmsg of native syscalls: not sendmmsg, io_uring or 32-bit compat
@@ -255,6 +263,7 @@ pub fn spawn(
             tracing::debug!("eBPF hook {} not attached: {why}", a.hook);
         }
     }
+    let diagnostics = Diagnostics::start(&mut ebpf);
     let ring = RingBuf::try_from(ebpf.take_map("EVENTS").context("EVENTS map")?)?;
     let stats_map = PerCpuArray::try_from(ebpf.take_map("STATS").context("STATS map")?)?;
     let mut devlog: BpfHashMap<MapData, DevIno, u32> =
@@ -295,6 +304,7 @@ pub fn spawn(
         refresh: Duration::from_secs(cfg.devlog_refresh_secs.max(1)),
         callers: kernel_callers,
         stats,
+        diagnostics,
         _ebpf: ebpf,
     };
     status.thread = Some(
@@ -306,6 +316,29 @@ pub fn spawn(
     Ok(status)
 }
 
+/// The programs' aya-log records, forwarded to our log as they arrive.
+struct Diagnostics {
+    fd: std::os::fd::RawFd,
+    flush: Box<dyn FnMut() + Send>,
+}
+
+impl Diagnostics {
+    /// `None` (after one warning) when the object has no log ring or it cannot be opened:
+    /// diagnostics are a convenience, capture does not depend on them.
+    fn start(ebpf: &mut aya::Ebpf) -> Option<Diagnostics> {
+        match aya_log::EbpfLogger::init(ebpf) {
+            Ok(mut logger) => Some(Diagnostics {
+                fd: logger.as_raw_fd(),
+                flush: Box::new(move || logger.flush()),
+            }),
+            Err(e) => {
+                tracing::warn!("eBPF diagnostics unavailable (aya-log: {e}); capture goes on");
+                None
+            }
+        }
+    }
+}
+
 struct Reader {
     ctx: SourceContext,
     ring: RingBuf<MapData>,
@@ -314,6 +347,7 @@ struct Reader {
     refresh: Duration,
     callers: Option<Sender<KernelCaller>>,
     stats: Arc<EbpfStats>,
+    diagnostics: Option<Diagnostics>,
     /// Owns the programs and their links: dropping it detaches them.
     _ebpf: aya::Ebpf,
 }
@@ -342,14 +376,18 @@ impl Reader {
         let poll_ms = (self.ctx.chunk_max_age.as_millis() as i32).clamp(10, 250);
         loop {
             let stopping = self.ctx.stopping();
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
+            let mut pfds =
+                [fd, self.diagnostics.as_ref().map_or(-1, |d| d.fd)].map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
             if !stopping && !self.ctx.once {
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, poll_ms) };
+                // SAFETY: valid pollfds; poll ignores a negative fd.
+                unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, poll_ms) };
+            }
+            if let Some(d) = self.diagnostics.as_mut() {
+                (d.flush)();
             }
             let mut got = 0usize;
             let mut gone = false;
@@ -401,7 +439,10 @@ impl Reader {
         }
     }
 
-    fn finish(self, ok: bool) -> Result<()> {
+    fn finish(mut self, ok: bool) -> Result<()> {
+        if let Some(d) = self.diagnostics.as_mut() {
+            (d.flush)();
+        }
         let c = self.stats.read();
         tracing::info!("ebpf stats: {c}");
         anyhow::ensure!(ok, "the archive pipeline is gone");

@@ -303,3 +303,20 @@ fn follows_a_recreated_devlog_socket() {
         "the send to the new socket was not captured"
     );
 }
+
+/// An object whose log ring cannot be opened (here: already taken) gives no diagnostics,
+/// and no error: `spawn` then warns once and captures without them.
+#[test]
+fn diagnostics_without_a_log_ring_are_off_not_an_error() {
+    if !privileged("diagnostics_without_a_log_ring_are_off_not_an_error") {
+        return;
+    }
+    let cfg = EbpfConfig {
+        drop_capabilities: false,
+        ..EbpfConfig::default()
+    };
+    let mut attached = loader::attach(&cfg).unwrap();
+    assert!(Diagnostics::start(&mut attached.ebpf).is_some());
+    assert!(Diagnostics::start(&mut attached.ebpf).is_none());
+    assert!(attached.syslog_hook.is_some() || attached.kmsg_hook.is_some());
+}

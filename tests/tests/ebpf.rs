@@ -6,6 +6,7 @@
 //! spoofing sender is archived with its real identity and the mismatch flag. Without
 //! privileges the capture starts, says eBPF is unavailable, and exits cleanly.
 
+use std::collections::HashMap;
 use std::process::Command;
 
 use infralog_tests::ebpf_support::{
@@ -32,13 +33,20 @@ fn assert_ran(s: &DevLogScenario, out: &std::process::Output) {
     );
 }
 
+/// The counters of the collector's last `ebpf stats:` line, by name.
+fn final_stats(log: &str) -> HashMap<String, u64> {
+    ebpf_stats(log)
+        .unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"))
+        .into_iter()
+        .collect()
+}
+
 fn assert_no_drops(s: &DevLogScenario) {
     let log = s.capture_log();
-    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
-    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    assert_eq!(get("dropped"), Some(0), "{log}");
-    assert_eq!(get("faulted"), Some(0), "{log}");
-    assert!(get("sent").unwrap_or(0) > 0, "{log}");
+    let stats = final_stats(&log);
+    assert_eq!(stats.get("dropped"), Some(&0), "{log}");
+    assert_eq!(stats.get("faulted"), Some(&0), "{log}");
+    assert!(stats.get("sent").copied().unwrap_or(0) > 0, "{log}");
 }
 
 /// `message, process_id, uid, process_name, source` of the rows whose message contains
@@ -371,8 +379,7 @@ PY
     let (_, pid, _, _) = s.senders().into_iter().next().expect("sender ran");
     let rows = rows_with(&s, marker, "");
     assert_eq!(rows.len(), 1, "the good line is archived once\n{log}");
-    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
-    let faulted = stats.iter().find(|(k, _)| k == "faulted").map(|(_, v)| *v);
+    let faulted = final_stats(&log).get("faulted").copied();
     assert_eq!(faulted, Some(1), "the unreadable buffer is counted\n{log}");
     (s, log, pid)
 }
@@ -450,9 +457,8 @@ kill -CONT $cap
     let out = s.run(Capturer::Collector, &senders);
     assert_ran(&s, &out);
     let log = s.capture_log();
-    let stats = ebpf_stats(&log).unwrap_or_else(|| panic!("no `ebpf stats:` line in\n{log}"));
-    let get = |k: &str| stats.iter().find(|(n, _)| n == k).map_or(0, |(_, v)| *v);
-    assert!(get("dropped") >= 900, "{log}");
+    let dropped = final_stats(&log).get("dropped").copied().unwrap_or(0);
+    assert!(dropped >= 900, "{log}");
     let full_lines: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("ring buffer full"))
@@ -460,18 +466,16 @@ kill -CONT $cap
     for l in &full_lines {
         eprintln!("diagnostic: {l}");
     }
-    eprintln!("dropped: {}", get("dropped"));
+    eprintln!("dropped: {dropped}");
     let full = full_lines.len();
     assert!(
         full >= 1,
-        "no ring-full diagnostic for {} drops\n{log}",
-        get("dropped")
+        "no ring-full diagnostic for {dropped} drops\n{log}"
     );
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The flood lasts well under two seconds: at most two lines per CPU.
     assert!(
         full <= 2 * cpus,
-        "{full} ring-full lines for {} drops on {cpus} CPUs: not rate-limited",
-        get("dropped")
+        "{full} ring-full lines for {dropped} drops on {cpus} CPUs: not rate-limited"
     );
 }

@@ -60,34 +60,31 @@ class Server:
                 time.sleep(0.05)
         raise SystemExit("infra-query serve did not start")
 
+    def url(self, path, params):
+        return f"http://127.0.0.1:{self.port}{path}?{urllib.parse.urlencode(params)}"
+
     def get(self, path, params):
         """Seconds to the first body line and to the end, and the body."""
-        url = f"http://127.0.0.1:{self.port}{path}?{urllib.parse.urlencode(params)}"
         t = time.perf_counter()
-        with urllib.request.urlopen(url, timeout=120) as r:
+        with urllib.request.urlopen(self.url(path, params), timeout=120) as r:
             first_line = r.readline()
             first = time.perf_counter() - t
             rest = r.read()
         return first, time.perf_counter() - t, first_line + rest
 
+    def first_row(self, params):
+        """Seconds to the first row of `/api/query` (it may send other lines before)."""
+        t = time.perf_counter()
+        with urllib.request.urlopen(self.url("/api/query", params), timeout=120) as r:
+            for line in r:
+                obj = json.loads(line)
+                if isinstance(obj, dict) and "message" in obj:
+                    return time.perf_counter() - t
+        raise SystemExit(f"/api/query gave no row for {params}")
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait()
-
-
-def first_data_row(server, params):
-    """`/api/query` may send a header line before rows: time to the first row itself."""
-    url = f"http://127.0.0.1:{server.port}/api/query?{urllib.parse.urlencode(params)}"
-    t = time.perf_counter()
-    first, rows = None, 0
-    with urllib.request.urlopen(url, timeout=120) as r:
-        for line in r:
-            obj = json.loads(line)
-            if isinstance(obj, dict) and "message" in obj:
-                rows += 1
-                if first is None:
-                    first = time.perf_counter() - t
-    return first, time.perf_counter() - t, rows
 
 
 def main():
@@ -136,7 +133,7 @@ def main():
     for run in range(a.runs):
         # infra-query: a fresh server per run, its first request of each kind cold.
         for name, fn in [
-            ("first rows", lambda s: first_data_row(s, search)[0]),
+            ("first rows", lambda s: s.first_row(search)),
             ("histogram (search)", lambda s: s.get("/api/hits", hist)[1]),
             ("histogram (all)", lambda s: s.get("/api/hits", hist_all)[1]),
         ]:
